@@ -1,0 +1,162 @@
+"""``conformance`` command line: lint | preflight | record | local.
+
+Every command prints one actionable message for bad input (``ConformanceError``) and exits non-zero; tracebacks are
+for bugs only. Exit codes: 0 ok, 1 problems found (lint errors, failed recordings, preflight failures), 2 usage or
+configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from conformance.errors import ConformanceError
+
+if TYPE_CHECKING:
+    from conformance.endpoints.config import EndpointsFile
+    from conformance.settings import Settings
+
+
+def _root(args: argparse.Namespace) -> Path:
+    from conformance.suite import find_root
+
+    return find_root(Path(args.root) if getattr(args, "root", None) else Path.cwd())
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from conformance.goldens.lint import lint_paths
+
+    root = _root(args)
+    paths = [Path(p) for p in args.paths] or [p for p in (root / "goldens", root / "suites") if p.exists()]
+    report = lint_paths(paths, root)
+    for e in report.errors:
+        print(f"{_rel(e.location)}: {e.message}")
+    for w in report.warnings:
+        print(f"{_rel(w.location)}: warning: {w.message}")
+    print(report.summary())
+    return 1 if report.errors else 0
+
+
+def _rel(location: str) -> str:
+    """Paths relative to the current folder, like a compiler prints them (clickable in editors and CI logs)."""
+    path, sep, line = location.rpartition(":") if location.rpartition(":")[2].isdigit() else (location, "", "")
+    with contextlib.suppress(ValueError):  # another drive on Windows
+        path = os.path.relpath(path)
+    return f"{path}{sep}{line}"
+
+
+def _settings(args: argparse.Namespace) -> tuple[Settings, EndpointsFile]:
+    from conformance.settings import build_settings
+
+    cli = {"endpoints": args.endpoints, "baseline": getattr(args, "baseline", None),
+           "candidate": getattr(args, "candidate", None)}
+    return build_settings(_root(args), cli, os.environ, {})
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    from conformance.endpoints.preflight import check_all
+    from conformance.local.servers import ensure_up
+    from conformance.redact import Redactor
+
+    settings, endpoints = _settings(args)
+    names = args.endpoint or [n for n in (settings.baseline, settings.candidate) if not n.startswith("recorded")]
+    cfgs = [endpoints.get(n) for n in names]
+    if not args.no_local_start:
+        ensure_up([c for c in cfgs if c.local])
+    bad = 0
+    for r in check_all(cfgs, Redactor(endpoints.secrets())):
+        mark = "ok" if r.ok else r.status
+        detail = r.message or f"serves {r.model!r} (server: {r.server or 'unknown'})"
+        print(f"{r.endpoint}: {mark}: {detail}")
+        bad += not r.ok
+    return 1 if bad else 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from conformance.record import record_system
+
+    settings, endpoints = _settings(args)
+    name = args.endpoint or settings.baseline
+    failed = 0
+    for system in args.system:
+        failed += record_system(settings.root, endpoints, system, name, start_local=not args.no_local_start,
+                                progress=not args.quiet)
+    return 1 if failed else 0
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from conformance.local import servers
+
+    _, endpoints = _settings(args)
+    local = [e for e in endpoints.endpoints.values() if e.local]
+    chosen = [endpoints.get(n) for n in args.names] if args.names else (
+        local if args.action != "up" else [e for e in local if e.name in
+                                           (endpoints.default_baseline, endpoints.default_candidate)])
+    for ep in chosen:
+        if not ep.local:
+            raise ConformanceError(f"endpoint {ep.name!r} is not an embedded server (no `local:` in endpoints.yaml)")
+        if args.action == "up":
+            started = servers.ensure_up([ep])
+            print(f"{ep.name}: {'started' if started else 'already serving'} {ep.model} at {ep.base_url}")
+        elif args.action == "down":
+            print(f"{ep.name}: {'stopped' if servers.stop(ep.name) else 'was not started by conformance'}")
+        else:
+            print(servers.status(ep))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="conformance", description=__doc__.split("\n\n")[0])
+    p.add_argument("--root", help="repository root (default: found from the current folder)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    lint = sub.add_parser("lint", help="validate golden sets, suites and glossaries")
+    lint.add_argument("paths", nargs="*", help="files or folders (default: goldens/ and suites/)")
+    lint.set_defaults(func=cmd_lint)
+
+    def endpoint_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--endpoints", help="endpoints file (default: endpoints.yaml or $CONFORMANCE_ENDPOINTS)")
+        sp.add_argument("--no-local-start", action="store_true", help="do not start embedded servers")
+
+    pre = sub.add_parser("preflight", help="check what each endpoint really serves (GET /v1/models)")
+    endpoint_opts(pre)
+    pre.add_argument("endpoint", nargs="*", help="endpoint names (default: the default baseline and candidate)")
+    pre.add_argument("--baseline")
+    pre.add_argument("--candidate")
+    pre.set_defaults(func=cmd_preflight)
+
+    rec = sub.add_parser("record", help="record baseline answers before the old endpoint is retired")
+    endpoint_opts(rec)
+    rec.add_argument("--system", action="append", required=True, help="system (suite) to record; repeatable")
+    rec.add_argument("--endpoint", help="endpoint to record (default: the default baseline)")
+    rec.add_argument("--quiet", action="store_true", help="no progress bar")
+    rec.set_defaults(func=cmd_record)
+
+    loc = sub.add_parser("local", help="the embedded llama.cpp endpoints on 127.0.0.1")
+    endpoint_opts(loc)
+    loc.add_argument("action", choices=["up", "down", "status"])
+    loc.add_argument("names", nargs="*", help="endpoint names (default: the default baseline and candidate; "
+                                              "all embedded ones for down/status)")
+    loc.set_defaults(func=cmd_local)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConformanceError as exc:
+        print(f"conformance: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("conformance: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Endpoints: configuration, the OpenAI-compatible client (the product path), preflight and recordings."""

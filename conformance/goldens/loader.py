@@ -1,0 +1,141 @@
+"""Load golden sets into :class:`Case` values, validating as we go.
+
+The loader is strict (it raises the first :class:`GoldenError`); ``conformance lint`` uses the same building
+blocks but collects every problem instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from conformance.errors import GoldenError
+from conformance.goldens.model import DEFAULT_PARAMS, Case, Expect, GoldenSet
+from conformance.goldens.yamlsource import YamlDoc, read_yaml
+
+#: Files inside goldens/<system>/ that are not golden sets.
+NON_SET_FILES = frozenset({"glossary.yaml", "glossary.yml"})
+
+
+@cache
+def packaged_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema shipped in ``conformance/goldens/schema/`` (also usable by editors)."""
+    text = resources.files("conformance.goldens").joinpath("schema", name).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(packaged_schema(name))
+
+
+def schema_errors(doc: YamlDoc, schema_name: str) -> list[GoldenError]:
+    """Every schema violation of ``doc``, as ``path:line: message`` errors, in file order."""
+    out = []
+    for err in _validator(schema_name).iter_errors(doc.data):
+        where = tuple(err.absolute_path)
+        out.append(GoldenError(doc.path, doc.line_of(where), _humanise(err, where)))
+    out.sort(key=lambda e: e.line or 0)
+    return out
+
+
+def _humanise(err: jsonschema.ValidationError, where: tuple[Any, ...]) -> str:
+    dotted = ".".join(str(p) for p in where) or "(document)"
+    if err.validator == "additionalProperties" and where and where[-1] == "expect":
+        known = sorted(err.schema.get("properties", {}))
+        return f"unknown expectation key in {dotted}: {err.message} (known keys: {', '.join(known)})"
+    if err.validator == "oneOf" and isinstance(err.instance, dict) and "id" in err.instance:
+        return f"{dotted}: a case needs exactly one of `messages` or `prompt`"
+    if err.validator == "minItems" and where and where[-1] == "cases":
+        return "empty set: `cases` has no cases"
+    return f"{dotted}: {err.message}"
+
+
+def is_set_file(path: Path) -> bool:
+    return path.suffix in (".yaml", ".yml") and path.name not in NON_SET_FILES
+
+
+def set_files(system_dir: Path) -> list[Path]:
+    """Golden set files of one system folder, sorted (deterministic test order)."""
+    return sorted(p for p in system_dir.iterdir() if p.is_file() and is_set_file(p))
+
+
+def build_set(doc: YamlDoc, system: str) -> GoldenSet:
+    """Turn a schema-valid document into a :class:`GoldenSet` (defaults applied)."""
+    data = doc.data
+    defaults = data.get("defaults") or {}
+    base_params = {**DEFAULT_PARAMS, **(defaults.get("params") or {})}
+    default_tags = tuple(defaults.get("tags") or ())
+    default_tools = tuple(defaults.get("tools") or ())
+    system_prompt = defaults.get("system")
+    cases = []
+    for i, raw in enumerate(data["cases"]):
+        messages = list(raw.get("messages") or [{"role": "user", "content": raw.get("prompt")}])
+        if system_prompt and not any(m.get("role") in ("system", "developer") for m in messages):
+            messages.insert(0, {"role": "system", "content": system_prompt})
+        tags = tuple(dict.fromkeys((*default_tags, *(raw.get("tags") or ()))))
+        cases.append(
+            Case(
+                system=system,
+                set_name=data["set"],
+                id=raw["id"],
+                messages=tuple(messages),
+                params={**base_params, **(raw.get("params") or {})},
+                tools=tuple(raw.get("tools") or default_tools),
+                tags=tags,
+                expect=Expect.from_dict(raw.get("expect")),
+                path=doc.path,
+                line=doc.line_of(("cases", i)),
+            )
+        )
+    return GoldenSet(
+        system=system,
+        name=data["set"],
+        owner=data["owner"],
+        path=doc.path,
+        cases=tuple(cases),
+        description=data.get("description", ""),
+    )
+
+
+def load_set(path: Path, system: str | None = None) -> GoldenSet:
+    """Load and validate one golden file; raise the first problem."""
+    doc = read_yaml(path)
+    if doc.duplicates:
+        where, line = doc.duplicates[0]
+        raise GoldenError(path, line, f"duplicate key `{where[-1]}`")
+    errors = schema_errors(doc, "golden-set.schema.json")
+    if errors:
+        raise errors[0]
+    return build_set(doc, system or path.parent.name)
+
+
+def load_system(system_dir: Path) -> list[GoldenSet]:
+    """All sets of one system, with case ids checked for uniqueness across the system's files."""
+    if not system_dir.is_dir():
+        raise GoldenError(system_dir, None, "golden folder not found")
+    sets = [load_set(p, system_dir.name) for p in set_files(system_dir)]
+    if not sets:
+        raise GoldenError(system_dir, None, "no golden sets (*.yaml) in this folder")
+    check_unique_ids(sets)
+    return sets
+
+
+def check_unique_ids(sets: Iterable[GoldenSet]) -> None:
+    seen: dict[str, Case] = {}
+    for case in iter_cases(sets):
+        if case.id in seen:
+            first = seen[case.id]
+            raise GoldenError(case.path, case.line, f"duplicate case id {case.id!r} (first at {first.location})")
+        seen[case.id] = case
+
+
+def iter_cases(sets: Iterable[GoldenSet]) -> Iterator[Case]:
+    for s in sets:
+        yield from s.cases

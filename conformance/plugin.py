@@ -1,0 +1,244 @@
+"""The pytest plugin (entry point ``pytest11: conformance``): options, run plan, fixtures, parametrization, summary.
+
+Thin on purpose — everything it does is a call into plain modules. It stays inert unless the run touches a suite
+folder (one holding ``suite.yaml``), so installing the harness never changes an unrelated pytest run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.endpoints.base import Response
+from conformance.errors import ConformanceError
+from conformance.goldens.model import Case
+from conformance.report.collect import ResultCollector
+from conformance.run import RunPlan, make_endpoint, prepare, teardown
+from conformance.runstore import RunStore
+from conformance.settings import build_settings
+from conformance.suite import Suite, discover_suites, find_root, load_suite
+
+PLAN = pytest.StashKey[RunPlan]()
+SUITES = pytest.StashKey[dict[Path, Suite]]()
+COLLECTOR = pytest.StashKey[ResultCollector]()
+ENDPOINTS = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "LLM migration conformance")
+    group.addoption("--baseline", dest="conformance_baseline", metavar="NAME",
+                    help="baseline endpoint from endpoints.yaml, or `recorded[:NAME]` to replay recordings")
+    group.addoption("--candidate", dest="conformance_candidate", metavar="NAME", help="candidate endpoint name")
+    group.addoption("--endpoints", dest="conformance_endpoints", metavar="PATH", help="endpoints file")
+    group.addoption("--conformance-reports", dest="conformance_reports", metavar="DIR",
+                    help="where run folders go (default: reports/)")
+    group.addoption("--conformance-run-id", dest="conformance_run_id", metavar="ID", help="name the run folder")
+    group.addoption("--resume", dest="conformance_resume", metavar="RUN_ID",
+                    help="continue an interrupted run: reuse every response it already received")
+    group.addoption("--no-preflight", dest="conformance_no_preflight", action="store_true",
+                    help="skip GET /v1/models before the run")
+    group.addoption("--no-local-start", dest="conformance_no_local_start", action="store_true",
+                    help="do not start embedded llama.cpp servers on demand")
+    for key, help_ in (("endpoints", "endpoints file"), ("baseline", "baseline endpoint"),
+                       ("candidate", "candidate endpoint"), ("reports", "reports folder")):
+        parser.addini(f"conformance_{key}", help_, default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "conformance_suite: a test generated from a conformance suite")
+    config.stash[SUITES] = {}
+    config.stash[COLLECTOR] = ResultCollector()
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput and "conformance_plan" in workerinput:
+        config.stash[PLAN] = RunPlan.from_dict(workerinput["conformance_plan"])
+        config.stash[ENDPOINTS] = _settings(config)[1]
+    config.pluginmanager.register(_Reporter(config), "conformance-reporter")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(config), "conformance-xdist")
+
+
+class _XdistHooks:
+    """Hand the controller's run plan to every worker (workers never preflight or start servers)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        if PLAN in self.config.stash:
+            node.workerinput["conformance_plan"] = self.config.stash[PLAN].to_dict()
+
+
+def _settings(config: pytest.Config) -> Any:
+    opt = config.option
+    cli = {
+        "endpoints": opt.conformance_endpoints, "baseline": opt.conformance_baseline,
+        "candidate": opt.conformance_candidate, "reports": opt.conformance_reports,
+        "run_id": opt.conformance_run_id, "resume": opt.conformance_resume,
+        "no_preflight": opt.conformance_no_preflight, "no_local_start": opt.conformance_no_local_start,
+    }
+    ini = {k: config.getini(f"conformance_{k}") for k in ("endpoints", "baseline", "candidate", "reports")}
+    return build_settings(find_root(config.rootpath), cli, os.environ, ini)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    suite_dirs = discover_suites([Path(a.split("::")[0]) for a in config.args])
+    if not suite_dirs:
+        return
+    try:
+        suites = [_suite(config, d) for d in suite_dirs]
+        settings, endpoints = _settings(config)
+        plan = prepare(settings, endpoints, suites)
+    except ConformanceError as exc:
+        raise pytest.UsageError(f"conformance: {exc}") from None
+    config.stash[PLAN] = plan
+    config.stash[ENDPOINTS] = endpoints
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        tr.write_line(f"conformance: run {plan.run_id}: baseline {plan.baseline_label} vs candidate "
+                      f"{plan.candidate} → {plan.run_dir}")
+        for note in plan.notes:
+            tr.write_line(f"conformance: {note}")
+
+
+def _suite(config: pytest.Config, suite_dir: Path) -> Suite:
+    cache = config.stash[SUITES]
+    key = suite_dir.resolve()
+    if key not in cache:
+        cache[key] = load_suite(key, find_root(config.rootpath))
+    return cache[key]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    suite_dir = Path(str(metafunc.definition.path)).parent
+    try:
+        suite = _suite(metafunc.config, suite_dir)
+    except ConformanceError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    marks = [pytest.mark.xdist_group(suite.system), pytest.mark.conformance_suite]
+    metafunc.parametrize("case", [pytest.param(c, id=c.id, marks=marks) for c in suite.cases])
+
+
+def _require_plan(config: pytest.Config) -> RunPlan:
+    if PLAN not in config.stash:
+        pytest.fail("conformance: no run plan — run the suite through its folder (e.g. `pytest suites/legal`)",
+                    pytrace=False)
+    return config.stash[PLAN]
+
+
+@pytest.fixture(scope="session")
+def conformance_store(pytestconfig: pytest.Config) -> Iterator[RunStore]:
+    """The run's response cache (``reports/<run-id>/responses``), shared by every test of the run."""
+    from conformance.redact import Redactor
+
+    plan = _require_plan(pytestconfig)
+    worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
+    store = RunStore(plan.run_dir, writer=worker, redactor=Redactor(pytestconfig.stash[ENDPOINTS].secrets()))
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def suite(request: pytest.FixtureRequest) -> Suite:
+    """The suite of the requesting test module (its folder's ``suite.yaml``), e.g. ``suite.gates["terms"]``."""
+    return _suite(request.config, Path(str(request.path)).parent)
+
+
+@pytest.fixture(scope="module")
+def suite_responses(request: pytest.FixtureRequest, suite: Suite, conformance_store: RunStore) -> dict[str, Any]:
+    """Baseline and candidate responses for every selected case of this suite, replayed concurrently once.
+
+    ``suite_responses["baseline"][case_id]`` → :class:`~conformance.endpoints.base.Response`.
+    """
+    from conformance.replay import replay_sync
+
+    plan = _require_plan(request.config)
+    endpoints = request.config.stash[ENDPOINTS]
+    selected = {item.callspec.params["case"].id for item in request.session.items
+                if hasattr(item, "callspec") and isinstance(item.callspec.params.get("case"), Case)
+                and Path(str(item.path)).parent.resolve() == suite.dir}
+    cases = [c for c in suite.cases if c.id in selected] or suite.cases
+    base = make_endpoint(plan, endpoints, "baseline", suite)
+    cand = make_endpoint(plan, endpoints, "candidate", suite)
+    got = replay_sync([base, cand], cases, conformance_store)
+    return {
+        "baseline": {cid: r for (ep, cid, _), r in got.items() if ep == base.name},
+        "candidate": {cid: r for (ep, cid, _), r in got.items() if ep == cand.name},
+        "cases": cases,
+    }
+
+
+def _response(request: pytest.FixtureRequest, role: str, case: Case) -> Response:
+    responses = request.getfixturevalue("suite_responses")[role]
+    resp: Response = responses[case.id]
+    request.node.user_properties.append(("conformance", {
+        "kind": "response", "role": role, "suite": case.system, "case_id": case.id,
+        "endpoint": resp.endpoint, "fault": resp.fault, "error": resp.error, "ttft_ms": resp.ttft_ms,
+        "e2e_ms": resp.e2e_ms, "finish_reason": resp.finish_reason, "attempts": len(resp.attempts),
+        "text": resp.text,
+    }))
+    return resp
+
+
+@pytest.fixture
+def baseline(request: pytest.FixtureRequest, case: Case) -> Response:
+    """The baseline's (or its recording's) answer to ``case``."""
+    return _response(request, "baseline", case)
+
+
+@pytest.fixture
+def candidate(request: pytest.FixtureRequest, case: Case) -> Response:
+    """The candidate's answer to ``case``."""
+    return _response(request, "candidate", case)
+
+
+@pytest.fixture
+def conformance_record(request: pytest.FixtureRequest) -> Any:
+    """Attach check and gate results to the current test, for the report (works under xdist).
+
+    Example::
+
+        def test_terms(case, baseline, candidate, conformance_record):
+            result = term_findings(...)
+            conformance_record.check(case, result)
+            assert_check(result)
+    """
+    from conformance.report.collect import Recorder
+
+    return Recorder(request.node)
+
+
+class _Reporter:
+    """Controller-side aggregation: per-test results (worker reports included) → run folder + terminal."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.config.stash[COLLECTOR].add(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not hasattr(self.config, "workerinput") and PLAN in self.config.stash:
+            self.config.stash[COLLECTOR].write(self.config.stash[PLAN], int(session.exitstatus))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not hasattr(self.config, "workerinput") and PLAN in self.config.stash:
+            for line in self.config.stash[COLLECTOR].summary_lines(self.config.stash[PLAN]):
+                terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and PLAN in config.stash:
+        teardown(config.stash[PLAN])

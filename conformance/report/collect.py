@@ -1,0 +1,123 @@
+"""Collect per-test results (also from xdist workers) and write the run folder.
+
+Per-test data travels on ``item.user_properties`` as ``("conformance", {...})`` pairs — plain JSON-able dicts — so
+it survives xdist's serialisation; aggregation happens only on the controller, once, at session end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.checks.result import CheckResult
+from conformance.gates import GateResult
+from conformance.goldens.model import Case
+
+
+class Recorder:
+    """What a suite test uses (through the ``conformance_record`` fixture) to attach results to itself."""
+
+    def __init__(self, node: pytest.Item) -> None:
+        self.node = node
+
+    def check(self, case: Case, result: CheckResult) -> None:
+        self.node.user_properties.append(
+            ("conformance", {"kind": "check", "suite": case.system, "case_id": case.id, **result.to_dict()})
+        )
+
+    def gate(self, gate: GateResult) -> None:
+        self.node.user_properties.append(("conformance", {"kind": "gate", **gate.to_dict()}))
+
+    def gates(self, gates: list[GateResult]) -> None:
+        for g in gates:
+            self.gate(g)
+
+
+def _suite_of(nodeid: str, props: list[dict[str, Any]]) -> str:
+    for p in props:
+        if p.get("suite"):
+            return str(p["suite"])
+    parts = Path(nodeid.split("::")[0]).parts
+    return parts[-2] if len(parts) >= 2 else parts[0]
+
+
+class ResultCollector:
+    """Rows of one run: one per test (call phase, or a failed/skipped setup)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, report: pytest.TestReport) -> None:
+        if report.when != "call" and not (report.when == "setup" and (report.failed or report.skipped)):
+            return
+        props = [v for k, v in report.user_properties if k == "conformance" and isinstance(v, dict)]
+        if not props and "conformance_suite" not in report.keywords:
+            return
+        message = ""
+        if report.failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = crash.message if crash is not None else str(report.longrepr)[-2000:]
+        self.rows.append({
+            "nodeid": report.nodeid, "suite": _suite_of(report.nodeid, props), "outcome": report.outcome,
+            "when": report.when, "duration_s": round(report.duration, 4), "message": message, "props": props,
+        })
+
+    def gates(self) -> list[dict[str, Any]]:
+        return [p for r in self.rows for p in r["props"] if p.get("kind") == "gate"]
+
+    def summary(self, plan: Any, exitstatus: int) -> dict[str, Any]:
+        suites: dict[str, dict[str, Any]] = defaultdict(lambda: {"tests": Counter(), "gates": [], "faults": Counter()})
+        for r in self.rows:
+            s = suites[r["suite"]]
+            s["tests"][r["outcome"]] += 1
+            for p in r["props"]:
+                if p.get("kind") == "gate":
+                    s["gates"].append(p)
+                elif p.get("kind") == "response" and p.get("fault"):
+                    s["faults"][f"{p['role']}:{p['fault']}"] += 1
+        return {
+            "run_id": plan.run_id,
+            "baseline": plan.baseline_label,
+            "candidate": plan.candidate,
+            "preflight": plan.preflight,
+            "notes": plan.notes,
+            "exitstatus": exitstatus,
+            "suites": {k: {"tests": dict(v["tests"]), "gates": v["gates"], "faults": dict(v["faults"])}
+                       for k, v in sorted(suites.items())},
+        }
+
+    def write(self, plan: Any, exitstatus: int) -> Path:
+        """``results.jsonl`` + ``summary.json`` in the run folder; ``reports/latest`` points at it."""
+        run_dir: Path = plan.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run_dir / "results.jsonl", "w", encoding="utf-8") as fh:
+            for row in self.rows:
+                fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        summary = self.summary(plan, exitstatus)
+        (run_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+        latest = run_dir.parent / "latest"
+        tmp = run_dir.parent / f".latest.{os.getpid()}"
+        try:
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(run_dir.name)
+            os.replace(tmp, latest)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+        return run_dir
+
+    def summary_lines(self, plan: Any) -> list[str]:
+        summary = self.summary(plan, 0)
+        lines = [f"conformance: baseline {plan.baseline_label} vs candidate {plan.candidate} — run {plan.run_id}"]
+        for name, s in summary["suites"].items():
+            tests = ", ".join(f"{n} {k}" for k, n in sorted(s["tests"].items()))
+            faults = ", ".join(f"{k}×{n}" for k, n in sorted(s["faults"].items())) or "none"
+            lines.append(f"  {name}: {tests}; endpoint faults: {faults}")
+            for g in s["gates"]:
+                lines.append("    " + GateResult.from_dict(g).line())
+        lines.append(f"  report folder: {plan.run_dir}")
+        return lines

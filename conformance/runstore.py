@@ -1,0 +1,84 @@
+"""The run folder ``reports/<run-id>/`` and its append-only response cache.
+
+Every response is appended to ``responses/<endpoint>.<writer>.jsonl`` and flushed the moment it arrives, so a run
+stopped by Ctrl-C (or killed) keeps everything already received, and xdist workers — each with its own writer file,
+so no two processes append to one file — reuse each other's answers: one response per
+(endpoint, fingerprint, repeat) per run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from conformance.endpoints.base import Response
+from conformance.redact import Redactor
+
+Key = tuple[str, str, int]
+
+
+def new_run_id() -> str:
+    """Sortable and unique: ``20261123-142501-a3f9``."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+class RunStore:
+    """Responses of one run, in memory and on disk."""
+
+    def __init__(self, run_dir: Path, writer: str = "main", redactor: Redactor | None = None) -> None:
+        self.dir = run_dir
+        self.writer = writer
+        self.redact = redactor or Redactor()
+        self._lock = threading.Lock()
+        self._files: dict[str, IO[str]] = {}
+        self._cache: dict[Key, Response] = {}
+        (run_dir / "responses").mkdir(parents=True, exist_ok=True)
+        self.reload()
+
+    def reload(self) -> int:
+        """Read every writer's files (other workers', or an earlier process of a resumed run)."""
+        n = 0
+        for path in sorted((self.dir / "responses").glob("*.jsonl")):
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        resp = Response.from_dict(json.loads(line))
+                    except (ValueError, TypeError):
+                        continue  # a line cut short by a kill: that request was in flight, ask again
+                    prev = self._cache.get(resp.key)
+                    if prev is None or (resp.ok and not prev.ok):
+                        self._cache[resp.key] = resp
+                        n += 1
+        return n
+
+    def get(self, endpoint: str, fingerprint: str, repeat: int = 0) -> Response | None:
+        """A cached answer; failed answers are not reused so a resumed run asks again."""
+        resp = self._cache.get((endpoint, fingerprint, repeat))
+        return resp if resp is not None and resp.ok else None
+
+    def put(self, resp: Response) -> None:
+        line = self.redact(json.dumps(resp.to_dict(), ensure_ascii=False)) + "\n"
+        with self._lock:
+            self._cache[resp.key] = resp
+            fh = self._files.get(resp.endpoint)
+            if fh is None:
+                safe = resp.endpoint.replace("/", "_")
+                fh = open(self.dir / "responses" / f"{safe}.{self.writer}.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+                self._files[resp.endpoint] = fh
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def all(self) -> list[Response]:
+        return list(self._cache.values())
+
+    def close(self) -> None:
+        with self._lock:
+            for fh in self._files.values():
+                fh.close()
+            self._files.clear()
