@@ -9,20 +9,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance.endpoints.base import Response
 from conformance.errors import ConformanceError
 from conformance.goldens.model import Case
 from conformance.report.collect import ResultCollector
-from conformance.run import RunPlan, make_endpoint, prepare, teardown
-from conformance.runstore import RunStore
-from conformance.settings import build_settings
 from conformance.suite import Suite, discover_suites, find_root, load_suite
 
-PLAN = pytest.StashKey[RunPlan]()
+if TYPE_CHECKING:  # the heavy imports (openai, rapidfuzz) wait until a suite is actually run
+    from conformance.endpoints.base import Response
+    from conformance.run import RunPlan
+    from conformance.runstore import RunStore
+
+PLAN = pytest.StashKey["RunPlan"]()
 SUITES = pytest.StashKey[dict[Path, Suite]]()
 COLLECTOR = pytest.StashKey[ResultCollector]()
 ENDPOINTS = pytest.StashKey[Any]()
@@ -54,6 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[COLLECTOR] = ResultCollector()
     workerinput = getattr(config, "workerinput", None)
     if workerinput and "conformance_plan" in workerinput:
+        from conformance.run import RunPlan
+
         config.stash[PLAN] = RunPlan.from_dict(workerinput["conformance_plan"])
         config.stash[ENDPOINTS] = _settings(config)[1]
     config.pluginmanager.register(_Reporter(config), "conformance-reporter")
@@ -74,6 +77,8 @@ class _XdistHooks:
 
 
 def _settings(config: pytest.Config) -> Any:
+    from conformance.settings import build_settings
+
     opt = config.option
     cli = {
         "endpoints": opt.conformance_endpoints, "baseline": opt.conformance_baseline,
@@ -93,6 +98,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     suite_dirs = discover_suites([Path(a.split("::")[0]) for a in config.args])
     if not suite_dirs:
         return
+    from conformance.run import prepare
+
     try:
         suites = [_suite(config, d) for d in suite_dirs]
         settings, endpoints = _settings(config)
@@ -127,7 +134,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     except ConformanceError as exc:
         pytest.fail(str(exc), pytrace=False)
     marks = [pytest.mark.xdist_group(suite.system), pytest.mark.conformance_suite]
-    metafunc.parametrize("case", [pytest.param(c, id=c.id, marks=marks) for c in suite.cases])
+    params = []
+    for c in suite.cases:
+        # golden tags become marks, so `pytest suites/legal -m en` selects the English cases
+        for tag in c.tags:
+            metafunc.config.addinivalue_line("markers", f"{tag}: golden tag (conformance)")
+        params.append(pytest.param(c, id=c.id, marks=[*marks, *(getattr(pytest.mark, t) for t in c.tags)]))
+    metafunc.parametrize("case", params)
 
 
 def _require_plan(config: pytest.Config) -> RunPlan:
@@ -141,6 +154,7 @@ def _require_plan(config: pytest.Config) -> RunPlan:
 def conformance_store(pytestconfig: pytest.Config) -> Iterator[RunStore]:
     """The run's response cache (``reports/<run-id>/responses``), shared by every test of the run."""
     from conformance.redact import Redactor
+    from conformance.runstore import RunStore
 
     plan = _require_plan(pytestconfig)
     worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
@@ -162,6 +176,7 @@ def suite_responses(request: pytest.FixtureRequest, suite: Suite, conformance_st
     ``suite_responses["baseline"][case_id]`` → :class:`~conformance.endpoints.base.Response`.
     """
     from conformance.replay import replay_sync
+    from conformance.run import make_endpoint
 
     plan = _require_plan(request.config)
     endpoints = request.config.stash[ENDPOINTS]
@@ -241,4 +256,6 @@ class _Reporter:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput") and PLAN in config.stash:
+        from conformance.run import teardown
+
         teardown(config.stash[PLAN])

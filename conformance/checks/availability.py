@@ -32,16 +32,26 @@ def answered(baseline: Response, candidate: Response) -> CheckResult:
     )
 
 
-def availability_gates(suite: str, candidates: Sequence[Response], cfg: dict[str, float] | None = None
-                       ) -> list[GateResult]:
-    """``max_error_rate`` (default 0) on the candidate; the message lists failures by fault class and case."""
+def availability_gates(suite: str, baselines: Sequence[Response], candidates: Sequence[Response],
+                       cfg: dict[str, float] | None = None) -> list[GateResult]:
+    """``max_error_rate`` (default 0) on the candidate, and ``max_baseline_error_rate`` (default 0) on the
+    baseline: a case the baseline (or its recording) could not answer was never compared, so a suite whose
+    recordings went stale must not pass quietly. Messages list failures by fault class and case."""
     cfg = cfg or {}
-    n = len(candidates)
-    failed = [r for r in candidates if not r.ok]
+    return [
+        _rate_gate(suite, "availability.error_rate", "candidate", candidates, float(cfg.get("max_error_rate", 0.0))),
+        _rate_gate(suite, "availability.baseline_error_rate", "baseline", baselines,
+                   float(cfg.get("max_baseline_error_rate", 0.0))),
+    ]
+
+
+def _rate_gate(suite: str, gate: str, role: str, responses: Sequence[Response], threshold: float) -> GateResult:
+    n = len(responses)
+    failed = [r for r in responses if not r.ok]
     rate = len(failed) / n if n else None
     by_class = Counter(str(r.fault) for r in failed)
     detail = ", ".join(f"{k}×{v}" for k, v in sorted(by_class.items()))
     cases = ", ".join(r.case_id for r in failed[:8]) + (" …" if len(failed) > 8 else "")
-    message = f"candidate failed {len(failed)}/{n}: {detail} ({cases})" if failed else ""
-    return [compare(suite, "availability.error_rate", rate, float(cfg.get("max_error_rate", 0.0)), "<=", n,
-                    interval=wilson_interval(len(failed), n) if n else None, message=message)]
+    message = f"{role} failed {len(failed)}/{n}: {detail} ({cases})" if failed else ""
+    return compare(suite, gate, rate, threshold, "<=", n,
+                   interval=wilson_interval(len(failed), n) if n else None, message=message)

@@ -16,6 +16,7 @@ from rapidfuzz import fuzz, process, utils
 
 from conformance.endpoints.config import EndpointConfig
 from conformance.endpoints.openai import classify_status
+from conformance.errors import ConfigError
 from conformance.redact import Redactor
 
 
@@ -46,6 +47,8 @@ async def check(cfg: EndpointConfig, redactor: Redactor | None = None) -> Prefli
     try:
         client = openai.AsyncOpenAI(base_url=cfg.base_url, api_key=cfg.api_key(), max_retries=0,
                                     timeout=openai.Timeout(min(cfg.timeout_s, 30.0), connect=cfg.connect_timeout_s))
+    except ConfigError as exc:  # the key variable is not set
+        return PreflightResult(cfg.name, cfg.model, False, "auth", message=str(exc))
     except openai.OpenAIError as exc:
         return PreflightResult(cfg.name, cfg.model, False, "error", message=redact(str(exc)))
     try:

@@ -118,18 +118,24 @@ def _line_for(doc: YamlDoc, problem: str) -> int:
 def lint_system(system_dir: Path, root: Path, report: LintReport) -> None:
     sets = [s for p in sorted(system_dir.iterdir()) if p.is_file() and is_set_file(p)
             if (s := lint_set_file(p, root, report)) is not None]
-    seen: dict[str, Case] = {}
-    for case in (c for s in sets for c in s.cases):
-        if case.id in seen:
-            report.errors.append(GoldenError(case.path, case.line,
-                                             f"duplicate case id {case.id!r} in system {system_dir.name!r} "
-                                             f"(first at {seen[case.id].location})"))
-        else:
-            seen[case.id] = case
+    unique = _unique_ids((c for s in sets for c in s.cases), system_dir.name, report)
     for name in NON_SET_FILES:
         if (system_dir / name).is_file():
             lint_glossary(system_dir / name, report)
-    _lint_recordings(system_dir, list(seen.values()), report)
+    _lint_recordings(system_dir, unique, report)
+
+
+def _unique_ids(cases: Iterable[Case], system: str, report: LintReport) -> list[Case]:
+    """The first case of every id; each later one is an error naming both locations."""
+    seen: dict[str, Case] = {}
+    for case in cases:
+        if case.id in seen:
+            report.errors.append(GoldenError(case.path, case.line,
+                                             f"duplicate case id {case.id!r} in system {system!r} "
+                                             f"(first at {seen[case.id].location})"))
+        else:
+            seen[case.id] = case
+    return list(seen.values())
 
 
 def _lint_recordings(system_dir: Path, cases: list[Case], report: LintReport) -> None:
@@ -181,8 +187,8 @@ def lint_paths(paths: Iterable[Path], root: Path) -> LintReport:
                 lint_suite_file(path, root, report)
             elif path.name in NON_SET_FILES:
                 lint_glossary(path, report)
-            else:
-                lint_set_file(path, root, report)
+            elif (gset := lint_set_file(path, root, report)) is not None:
+                _unique_ids(gset.cases, path.parent.name, report)  # a file linted alone: ids within it
         else:
             for suite_file in sorted(path.glob(f"**/{SUITE_FILE}")):
                 lint_suite_file(suite_file, root, report)

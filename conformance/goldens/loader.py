@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from rapidfuzz import fuzz, process
 
 from conformance.errors import GoldenError
 from conformance.goldens.model import DEFAULT_PARAMS, Case, Expect, GoldenSet
@@ -40,16 +41,38 @@ def schema_errors(doc: YamlDoc, schema_name: str) -> list[GoldenError]:
     out = []
     for err in _validator(schema_name).iter_errors(doc.data):
         where = tuple(err.absolute_path)
+        extra = _extra_keys(err)
+        if extra:  # point at the offending key itself, and suggest the key that was probably meant
+            for key in extra:
+                out.append(GoldenError(doc.path, doc.line_of((*where, key)), _unknown_key(err, where, key)))
+            continue
         out.append(GoldenError(doc.path, doc.line_of(where), _humanise(err, where)))
     out.sort(key=lambda e: e.line or 0)
     return out
 
 
+def _extra_keys(err: jsonschema.ValidationError) -> list[str]:
+    if err.validator != "additionalProperties" or not isinstance(err.instance, dict):
+        return []
+    known = set(err.schema.get("properties", {}))
+    return [k for k in err.instance if k not in known and isinstance(k, str)]
+
+
+def _unknown_key(err: jsonschema.ValidationError, where: tuple[Any, ...], key: str) -> str:
+    known = sorted(err.schema.get("properties", {}))
+    candidates = {k: k for k in known}
+    if "expect" in known:  # a case-level `label:` most likely belongs under `expect:`
+        expect_keys = packaged_schema("golden-set.schema.json")["$defs"]["expect"]["properties"]
+        candidates.update({k: f"expect.{k}" for k in expect_keys if k not in candidates})
+    match = process.extractOne(key, list(candidates), scorer=fuzz.ratio, score_cutoff=60)
+    hint = f" (did you mean `{candidates[match[0]]}`?)" if match else f" (known keys: {', '.join(known)})"
+    what = "expectation key" if where and where[-1] == "expect" else "key"
+    dotted = ".".join(str(p) for p in where) or "(document)"
+    return f"{dotted}: unknown {what} `{key}`{hint}"
+
+
 def _humanise(err: jsonschema.ValidationError, where: tuple[Any, ...]) -> str:
     dotted = ".".join(str(p) for p in where) or "(document)"
-    if err.validator == "additionalProperties" and where and where[-1] == "expect":
-        known = sorted(err.schema.get("properties", {}))
-        return f"unknown expectation key in {dotted}: {err.message} (known keys: {', '.join(known)})"
     if err.validator == "oneOf" and isinstance(err.instance, dict) and "id" in err.instance:
         return f"{dotted}: a case needs exactly one of `messages` or `prompt`"
     if err.validator == "minItems" and where and where[-1] == "cases":
@@ -87,7 +110,7 @@ def build_set(doc: YamlDoc, system: str) -> GoldenSet:
                 id=raw["id"],
                 messages=tuple(messages),
                 params={**base_params, **(raw.get("params") or {})},
-                tools=tuple(raw.get("tools") or default_tools),
+                tools=tuple(raw.get("tools", default_tools)),  # an explicit `tools: []` opts out
                 tags=tags,
                 expect=Expect.from_dict(raw.get("expect")),
                 path=doc.path,

@@ -27,6 +27,9 @@ class YamlDoc:
     data: Any
     lines: dict[PathKey, int] = field(default_factory=dict)
     duplicates: list[tuple[PathKey, int]] = field(default_factory=list)
+    # id(mapping node) → how many of its entries came from merge keys (``<<``); kept because PyYAML flattens
+    # the node in place, and an aliased mapping is converted again at every alias.
+    _merged: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
 
     def line_of(self, path: PathKey) -> int:
         """Line of ``path``, or of its nearest ancestor that has one (1 for the document)."""
@@ -38,18 +41,32 @@ class YamlDoc:
         return self.lines.get((), 1)
 
 
+#: Collections are converted here, not by PyYAML's constructor, so their tags must be checked here: a golden file
+#: is JSON-like data, and ``!!python/object/apply:...``, ``!!set`` or ``!custom`` on a collection is refused.
+_PLAIN_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
+
+
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, doc: YamlDoc) -> Any:
     doc.lines.setdefault(path, node.start_mark.line + 1)
+    if type(node) in _PLAIN_TAGS and node.tag != _PLAIN_TAGS[type(node)]:
+        raise GoldenError(doc.path, node.start_mark.line + 1, f"unsupported YAML tag {node.tag!r}")
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves YAML merge keys (<<) the safe way
+        merged = doc._merged.get(id(node))
+        if merged is None:
+            own = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
+            loader.flatten_mapping(node)  # resolves YAML merge keys (<<) the safe way: merged entries first
+            merged = doc._merged[id(node)] = len(node.value) - own
         out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        explicit: set[Any] = set()  # keys written in this mapping itself; they may override merged ones
+        for i, (key_node, value_node) in enumerate(node.value):
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 raise GoldenError(doc.path, key_node.start_mark.line + 1, "mapping keys must be plain scalars")
             child = (*path, key if isinstance(key, str | int) else str(key))
-            if key in out:
-                doc.duplicates.append((child, key_node.start_mark.line + 1))
+            if i >= merged:
+                if key in explicit:
+                    doc.duplicates.append((child, key_node.start_mark.line + 1))
+                explicit.add(key)
             doc.lines[child] = key_node.start_mark.line + 1
             out[key] = _convert(loader, value_node, child, doc)
         return out
@@ -65,11 +82,18 @@ def parse_yaml(text: str, path: str | Path) -> YamlDoc:
     """Parse one YAML document; raise :class:`GoldenError` with the line of a syntax error."""
     p = Path(path)
     doc = YamlDoc(path=p, data=None)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # the reader rejects control characters right here
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        problem = f"special character #x{exc.character:04x} is not allowed"
+        raise GoldenError(p, line, f"YAML syntax error: {problem}") from None
     try:
         node = loader.get_single_node()
         if node is not None:
             doc.data = _convert(loader, node, (), doc)
+    except RecursionError:  # a recursive alias (`&a [*a]`) or absurd nesting
+        raise GoldenError(p, None, "YAML nested too deeply (or a recursive alias)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -91,4 +115,6 @@ def read_yaml(path: str | Path) -> YamlDoc:
         raise GoldenError(p, None, "file not found") from None
     except UnicodeDecodeError as exc:
         raise GoldenError(p, None, f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:  # a folder named *.yaml, no permission ...
+        raise GoldenError(p, None, f"cannot read: {exc.strerror or exc}") from None
     return parse_yaml(text, p)

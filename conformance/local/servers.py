@@ -25,8 +25,7 @@ from conformance.endpoints.config import EndpointConfig
 from conformance.errors import ConfigError, EndpointError
 from conformance.local.models import cache_dir, model_path
 
-
-# Servers started by this process: kept so they can be reaped (and so Popen objects are not dropped while running).
+# Servers started by this process, kept so they can be reaped (a Popen must not be dropped while running).
 _CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
 
 

@@ -20,7 +20,7 @@ def test_answered(case: Case, baseline: Response, candidate: Response, conforman
 
 
 def test_gates(suite: Suite, suite_responses: dict[str, Any], conformance_record: Any) -> None:
-    gates = availability_gates(suite.system, list(suite_responses["candidate"].values()),
-                               suite.gates.get("availability"))
+    gates = availability_gates(suite.system, list(suite_responses["baseline"].values()),
+                               list(suite_responses["candidate"].values()), suite.gates.get("availability"))
     conformance_record.gates(gates)
     assert_gates(gates)

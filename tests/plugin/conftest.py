@@ -30,8 +30,8 @@ def test_answered(case, baseline, candidate, conformance_record):
 
 
 def test_gates(suite, suite_responses, conformance_record):
-    gates = availability_gates(suite.system, list(suite_responses["candidate"].values()),
-                               suite.gates.get("availability"))
+    gates = availability_gates(suite.system, list(suite_responses["baseline"].values()),
+                               list(suite_responses["candidate"].values()), suite.gates.get("availability"))
     conformance_record.gates(gates)
     assert_gates(gates)
 '''

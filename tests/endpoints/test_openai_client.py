@@ -1,0 +1,166 @@
+"""The openai-SDK client against a fault-injecting server: every fault classified, retried per policy, recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conformance.endpoints.base import Response
+from conformance.endpoints.config import EndpointConfig
+from conformance.endpoints.openai import OpenAIEndpoint, parse_retry_after
+from conformance.goldens.model import Case
+from conformance.testing.faultserver import Behaviour, FaultServer, ToolCallScript, unused_port
+
+CASE = Case(system="s", set_name="t", id="c1", messages=({"role": "user", "content": "hi"},),
+            params={"temperature": 0, "max_tokens": 32, "seed": 42, "top_k": 1})
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with FaultServer(models=["m"]) as srv:
+        yield srv
+
+
+def run(cfg: EndpointConfig, case: Case = CASE) -> Response:
+    async def go() -> Response:
+        async with OpenAIEndpoint(cfg) as ep:
+            return await ep.complete(case)
+
+    return asyncio.run(go())
+
+
+def cfg_for(srv: FaultServer | str, **kw: Any) -> EndpointConfig:
+    base = srv if isinstance(srv, str) else srv.base_url
+    defaults: dict[str, Any] = {"timeout_s": 5.0, "max_retries": 2, "backoff_s": 0.01, "max_backoff_s": 2.0}
+    return EndpointConfig(name="ep", base_url=base, model="m", **{**defaults, **kw})
+
+
+def test_stream_records_text_timings_usage(server: FaultServer) -> None:
+    server.set_behaviour(Behaviour(text="Hello world, twice.", ttft_ms=60, itl_ms=5,
+                                   usage={"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}))
+    r = run(cfg_for(server))
+    assert r.ok and r.text == "Hello world, twice." and r.finish_reason == "stop"
+    assert r.usage and r.usage["completion_tokens"] == 5
+    assert r.ttfc_ms is not None and r.ttft_ms is not None and r.e2e_ms is not None
+    assert r.ttfc_ms < 60 <= r.ttft_ms <= r.e2e_ms  # the role-only chunk comes before the injected delay
+    assert [a.n for a in r.attempts] == [1] and r.attempts[0].fault is None
+    body = server.requests[-1].body
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["top_k"] == 1 and body["model"] == "m"  # non-SDK params travel in extra_body
+
+
+def test_non_stream_mode(server: FaultServer) -> None:
+    r = run(cfg_for(server, stream=False))
+    assert r.ok and r.text == "Hello from the fault server." and server.requests[-1].body.get("stream") in (None, False)
+
+
+def test_tool_call_deltas_and_reasoning_are_merged(server: FaultServer) -> None:
+    server.set_behaviour(Behaviour(text="", reasoning=["think ", "hard"], tool_calls=[
+        ToolCallScript(name="get_order_status", arguments={"order_id": 30}, chunk_chars=4)]))
+    r = run(cfg_for(server))
+    assert r.ok and r.reasoning == "think hard"
+    assert [c["function"]["name"] for c in r.tool_calls] == ["get_order_status"]
+    assert r.tool_calls[0]["function"]["arguments"].replace(" ", "") == '{"order_id":30}'
+
+
+def test_429_honours_retry_after_then_succeeds(server: FaultServer) -> None:
+    server.set_behaviour([Behaviour(status=429, retry_after="1"), Behaviour()])
+    r = run(cfg_for(server, backoff_s=5.0))
+    assert r.ok
+    first, second = r.attempts
+    assert (first.fault, first.status, first.retry_after_s, first.backoff_s) == ("rate_limited", 429, 1.0, 1.0)
+    assert second.fault is None
+
+
+@pytest.mark.parametrize(("status", "fault", "tries"), [
+    (503, "unavailable_503", 3), (500, "server_error", 3), (502, "server_error", 3),
+    (401, "auth", 1), (400, "client_error", 1), (404, "client_error", 1),
+])
+def test_status_faults_are_classified_and_bounded(server: FaultServer, status: int, fault: str, tries: int) -> None:
+    server.set_behaviour(Behaviour(status=status))
+    r = run(cfg_for(server))
+    assert (r.fault, r.status, len(r.attempts)) == (fault, status, tries)
+    assert all(a.fault == fault for a in r.attempts)
+    assert len(server.requests) == tries
+    assert f"HTTP {status}" in (r.error or "")
+
+
+def test_backoff_is_exponential_and_capped(server: FaultServer) -> None:
+    server.set_behaviour(Behaviour(status=500))
+    r = run(cfg_for(server, max_retries=4, backoff_s=0.01, max_backoff_s=0.03))
+    assert [a.backoff_s for a in r.attempts] == [0.01, 0.02, 0.03, 0.03, None]
+
+
+@pytest.mark.parametrize(("behaviour", "fault"), [
+    (Behaviour(truncate_after_chunks=3), "truncated_stream"),
+    (Behaviour(reset_after_chunks=3), "truncated_stream"),
+    (Behaviour(invalid_json=True), "bad_response"),
+    (Behaviour(content_type="text/html", body="<html>gateway</html>"), "bad_response"),
+    (Behaviour(empty_choices=True), "bad_response"),
+])
+def test_stream_faults(server: FaultServer, behaviour: Behaviour, fault: str) -> None:
+    server.set_behaviour(behaviour)
+    r = run(cfg_for(server, max_retries=1))
+    assert r.fault == fault, r.error
+    assert r.attempts[0].fault == fault
+
+
+def test_truncated_then_ok_is_retried_and_partial_text_discarded(server: FaultServer) -> None:
+    server.set_behaviour([Behaviour(text="partial answer that breaks", truncate_after_chunks=2), Behaviour(text="ok")])
+    r = run(cfg_for(server))
+    assert r.ok and r.text == "ok" and [a.fault for a in r.attempts] == ["truncated_stream", None]
+
+
+def test_slow_first_byte_beyond_timeout_is_a_timeout_not_retried(server: FaultServer) -> None:
+    server.set_behaviour(Behaviour(headers_delay_ms=3000))
+    r = run(cfg_for(server, timeout_s=0.5))
+    assert r.fault == "timeout" and len(r.attempts) == 1
+    assert 400 <= r.attempts[0].elapsed_ms < 2500
+
+
+def test_stall_mid_stream_is_bounded_by_timeout(server: FaultServer) -> None:
+    server.set_behaviour(Behaviour(stall_after_chunks=2))
+    r = run(cfg_for(server, timeout_s=0.5))
+    assert r.fault == "timeout" and r.attempts[0].elapsed_ms < 2500
+
+
+def test_connection_refused_is_retried_then_reported() -> None:
+    r = run(cfg_for(f"http://127.0.0.1:{unused_port()}/v1", max_retries=1))
+    assert r.fault == "connection" and len(r.attempts) == 2
+
+
+def test_api_key_is_sent_and_redacted_from_errors(server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sk-test-PLANTED-0123456789abcdef"
+    monkeypatch.setenv("FAULT_KEY", key)
+    server.set_behaviour(Behaviour(status=500, error_message=f"upstream rejected key {key}"))
+    r = run(cfg_for(server, api_key_env="FAULT_KEY", max_retries=0))
+    assert server.requests[-1].headers.get("authorization") == f"Bearer {key}"
+    assert r.fault == "server_error" and key not in str(r.to_dict()) and "***REDACTED***" in (r.error or "")
+
+
+def test_concurrency_is_bounded_and_queue_time_recorded(server: FaultServer) -> None:
+    server.set_behaviour(Behaviour(ttft_ms=100))
+    cases = [dataclasses.replace(CASE, id=f"c{i}") for i in range(4)]
+
+    async def go() -> list[Response]:
+        async with OpenAIEndpoint(cfg_for(server, max_concurrency=2)) as ep:
+            return list(await asyncio.gather(*(ep.complete(c) for c in cases)))
+
+    results = asyncio.run(go())
+    queued = sorted(r.queue_ms for r in results)
+    assert queued[0] < 50 and queued[-1] >= 80  # two waited for a slot, and the wait is not hidden in TTFT
+    assert all(r.ttft_ms is not None and r.ttft_ms < 400 for r in results)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("3", 3.0), ("0.5", 0.5), ("-1", 0.0), ("soon", None), (None, None)])
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value) == expected
+
+
+def test_parse_retry_after_http_date() -> None:
+    got = parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT")
+    assert got == 0.0  # a date in the past means "now"

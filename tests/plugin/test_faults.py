@@ -1,0 +1,102 @@
+"""Runs against fault-injecting servers: retired baselines, failing candidates, interrupted runs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main as cli
+from conformance.testing.faultserver import Behaviour, FaultServer
+from tests.plugin.conftest import make_repo
+
+
+def endpoints(old: FaultServer, new: FaultServer, **extra: str) -> str:
+    opts = ", ".join(f"{k}: {v}" for k, v in {"max_retries": "1", "backoff_s": "0.01", **extra}.items())
+    return (f"defaults: {{baseline: old, candidate: new}}\nendpoints:\n"
+            f"  old: {{base_url: '{old.base_url}', model: m, {opts}}}\n"
+            f"  new: {{base_url: '{new.base_url}', model: m, {opts}}}\n")
+
+
+def test_retired_baseline_falls_back_to_recordings(pytester: pytest.Pytester) -> None:
+    with FaultServer(Behaviour(text="old answer"), models=["m"]) as old, FaultServer(models=["m"]) as new:
+        repo = make_repo(pytester.path, endpoints(old, new))
+        assert cli(["--root", str(repo), "record", "--system", "demo", "--endpoint", "old", "--quiet"]) == 0
+    with FaultServer(models_behaviour=Behaviour(status=503)) as retired, FaultServer(models=["m"]) as new:
+        (repo / "endpoints.yaml").write_text(endpoints(retired, new))
+        result = pytester.runpytest_subprocess("suites/demo")
+        result.assert_outcomes(passed=4)
+        result.stdout.fnmatch_lines(["*baseline 'old' is retired*answers 503*falling back to its recordings*"])
+        assert not [r for r in retired.requests if r.path.endswith("/chat/completions")]
+        # without recordings: stop before any test, and say how to record
+        (repo / "goldens" / "demo" / "recordings" / "old.jsonl").unlink()
+        result = pytester.runpytest_subprocess("suites/demo")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*endpoint 'old': *answers 503*no recordings exist for demo*"
+                                     "conformance record --system demo --endpoint old*"])
+
+
+def test_recording_with_other_sampling_params_is_refused(pytester: pytest.Pytester) -> None:
+    with FaultServer(models=["m"]) as old, FaultServer(models=["m"]) as new:
+        repo = make_repo(pytester.path, endpoints(old, new))
+        assert cli(["--root", str(repo), "record", "--system", "demo", "--endpoint", "old", "--quiet"]) == 0
+        golden = repo / "goldens" / "demo" / "smoke.yaml"
+        golden.write_text(golden.read_text().replace("max_tokens: 6", "max_tokens: 6, temperature: 0.7"))
+        result = pytester.runpytest_subprocess("suites/demo", "--baseline", "recorded")
+        result.assert_outcomes(passed=0, failed=4)
+        result.stdout.fnmatch_lines(["*✗ demo.availability.baseline_error_rate 1 <= 0 (n=3*baseline failed 3/3: "
+                                     "recording_params×3 (alpha, beta, gamma)*"])
+        result.stdout.fnmatch_lines(["*recording_params*made with sampling params*temperature*0.7*refusing*"])
+
+
+def test_failing_candidate_is_reported_per_case_and_gated(pytester: pytest.Pytester) -> None:
+    def flaky(req: dict, n: int) -> Behaviour:  # type: ignore[type-arg]
+        text = req["messages"][-1]["content"]
+        if "colour" in text:
+            return Behaviour(status=500)
+        if "three" in text:
+            return Behaviour(truncate_after_chunks=2)
+        return Behaviour()
+
+    with FaultServer(models=["m"]) as old, FaultServer(flaky, models=["m"]) as new:
+        make_repo(pytester.path, endpoints(old, new))
+        result = pytester.runpytest_subprocess("suites/demo")
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines([
+        "*candidate new: server_error after 2 attempts: HTTP 500*",
+        "*candidate new: truncated_stream after 2 attempts*",
+        "*✗ demo.availability.error_rate 0.6667 <= 0 (n=3, 95% CI*candidate failed 2/3: server_error×1, "
+        "truncated_stream×1 (beta, gamma)*",
+        "*endpoint faults: candidate:server_error×1, candidate:truncated_stream×1*",
+    ])
+
+
+GOLDEN_10 = "set: slow\nowner: '@t'\ncases:\n" + "".join(f"  - {{id: c{i:02d}, prompt: 'q{i}'}}\n" for i in range(10))
+
+
+def test_interrupted_run_keeps_responses_and_resumes(pytester: pytest.Pytester) -> None:
+    with FaultServer(Behaviour(ttft_ms=250), models=["m"]) as old, FaultServer(models=["m"]) as new:
+        repo = make_repo(pytester.path, endpoints(old, new, max_concurrency="1"), golden=GOLDEN_10)
+        cmd = [sys.executable, "-m", "pytest", "suites/demo", "--conformance-run-id", "r1", "-p", "no:cacheprovider"]
+        proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        responses = repo / "reports" / "r1" / "responses" / "old.main.jsonl"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not responses.exists() or len(responses.read_text().splitlines()) < 3):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.communicate(timeout=30)
+        kept = [json.loads(line) for line in responses.read_text().splitlines()]
+        assert 3 <= len(kept) < 10 and all(r["fault"] is None for r in kept)
+        def chats() -> int:
+            return sum(r.path.endswith("/chat/completions") for r in old.requests)
+
+        asked_before = chats()
+        result = pytester.runpytest_subprocess("suites/demo", "--resume", "r1")
+        result.assert_outcomes(passed=11)
+        # the resumed run asked the baseline only for what the interrupted one had not received
+        assert chats() - asked_before == 10 - len(kept)
