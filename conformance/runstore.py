@@ -44,7 +44,8 @@ class RunStore:
         """Read every writer's files (other workers', or an earlier process of a resumed run)."""
         n = 0
         for path in sorted((self.dir / "responses").glob("*.jsonl")):
-            with open(path, encoding="utf-8") as fh:
+            # errors="replace": a kill can cut the last line inside a multi-byte character (CJK text)
+            with open(path, encoding="utf-8", errors="replace") as fh:
                 for line in fh:
                     try:
                         resp = Response.from_dict(json.loads(line))
@@ -68,7 +69,10 @@ class RunStore:
             fh = self._files.get(resp.endpoint)
             if fh is None:
                 safe = resp.endpoint.replace("/", "_")
-                fh = open(self.dir / "responses" / f"{safe}.{self.writer}.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+                path = self.dir / "responses" / f"{safe}.{self.writer}.jsonl"
+                fh = open(path, "a", encoding="utf-8")  # noqa: SIM115
+                if fh.tell() and not _ends_with_newline(path):
+                    fh.write("\n")  # after a kill the file ends mid-line: never glue a new answer onto it
                 self._files[resp.endpoint] = fh
             fh.write(line)
             fh.flush()
@@ -82,3 +86,9 @@ class RunStore:
             for fh in self._files.values():
                 fh.close()
             self._files.clear()
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"

@@ -76,11 +76,14 @@ def build_settings(
         name = _pick(role, cli, env, ini) or default
         if not name:
             raise ConfigError(f"no {role} endpoint: pass --{role} NAME or set `defaults.{role}` in {ep_path}")
-        if not (role == "baseline" and (name == RECORDED or name.startswith(RECORDED + ":"))):
+        if name == RECORDED or name.startswith(RECORDED + ":"):
+            if role == "candidate":  # checked before the name lookup, which would only say "unknown endpoint"
+                raise ConfigError(
+                    "the candidate must be a live endpoint; only the baseline can be replayed from recordings"
+                )
+        else:
             endpoints.get(name, role)
         roles[role] = name
-    if roles["candidate"] == RECORDED or roles["candidate"].startswith(RECORDED + ":"):
-        raise ConfigError("the candidate must be a live endpoint; only the baseline can be replayed from recordings")
     reports = Path(_pick("reports", cli, env, ini) or "reports")
     run_id = cli.get("resume") or cli.get("run_id")
     settings = Settings(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from conformance.checks.result import Finding
@@ -37,6 +37,7 @@ ReasoningPlace = Literal["none", "field", "content", "both"]
 _THINK_OPEN = re.compile(r"\A\s*<think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)(?:\r?\n)?[ \t]*```", re.DOTALL)
+_FENCE_WHOLE = re.compile(r"\A```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*)```\Z", re.DOTALL)
 _FENCE_OPEN_ONLY = re.compile(r"\A```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*)\Z", re.DOTALL)
 _JSON_LANGS = {"", "json", "jsonc", "json5"}
 
@@ -92,6 +93,14 @@ def _decode_at(text: str, pos: int) -> tuple[Any, int] | None:
         return None
 
 
+def _parses(text: str) -> bool:
+    try:
+        loads_strict(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
 def _find_embedded(text: str) -> tuple[Any, int, int] | None:
     """The longest JSON object/array embedded in prose (earliest wins ties), as (value, start, end)."""
     best: tuple[Any, int, int] | None = None
@@ -144,14 +153,16 @@ def extract_json(text: str | None, reasoning: str | None = None, *, allow_prose:
     had_think = think is not None
     if had_think:
         steps.append("think_stripped")
-    base = {"raw": text, "had_think": had_think, "think": think, "reasoning": reasoning}
+    base = Extraction(raw=text, had_think=had_think, think=think, reasoning=reasoning)
     if err:
-        return Extraction(**base, steps=tuple(steps), error=err)
+        return replace(base, steps=tuple(steps), error=err)
     body = body.strip()
     prose = ""
     fences = [f for f in _FENCE.finditer(body) if f.group(1).lower() in _JSON_LANGS]
-    if len(fences) == 1 and fences[0].span() == (0, len(body)):
-        body = fences[0].group(2).strip()
+    whole = _FENCE_WHOLE.match(body)
+    if whole and whole.group(1).lower() in _JSON_LANGS and (
+            (len(fences) == 1 and fences[0].span() == (0, len(body))) or _parses(whole.group(2))):
+        body = whole.group(2).strip()  # one fence around everything (its JSON may itself contain ```)
         steps.append("fence_unwrapped")
     elif not fences and (m := _FENCE_OPEN_ONLY.match(body)) and m.group(1).lower() in _JSON_LANGS:
         body = m.group(2).strip()  # an unclosed fence: the answer was cut off; parsing will say where
@@ -167,17 +178,17 @@ def extract_json(text: str | None, reasoning: str | None = None, *, allow_prose:
         where = f"{len(fences)} code fences" if len(fences) > 1 else "a code fence"
         outside = " ".join((body[: fences[0].start()] + " " + body[fences[-1].end():]).split())
         error = f"prose around JSON: {where} with text {_clip(outside)!r} (set allow_prose to tolerate)"
-        return Extraction(**base, steps=tuple(steps), prose=outside, error=error)
+        return replace(base, steps=tuple(steps), prose=outside, error=error)
     try:
         value = loads_strict(body)
     except (ValueError, RecursionError) as exc:
         if not allow_prose or (found := _find_embedded(body)) is None:
-            return Extraction(**base, steps=tuple(steps), error=_describe_error(body, exc, allow_prose))
+            return replace(base, steps=tuple(steps), error=_describe_error(body, exc, allow_prose))
         value, start, end = found
         prose = " ".join((body[:start] + " " + body[end:]).split())
         body = body[start:end]
         steps.append("prose_trimmed")
-    return Extraction(**base, json_text=body, value=value, steps=tuple(steps), prose=prose)
+    return replace(base, json_text=body, value=value, steps=tuple(steps), prose=prose)
 
 
 def _describe_error(body: str, exc: BaseException, allow_prose: bool) -> str:

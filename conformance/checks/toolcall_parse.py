@@ -117,11 +117,11 @@ def schema_types(schema: Any, root: Schema) -> set[str]:
     return out
 
 
-def property_schema(params: Schema | None, name: str) -> Any:
+def property_schema(params: Schema | None, name: str, root: Schema | None = None) -> Any:
     """The subschema of parameter ``name`` (looking through unions and local refs), or None."""
     if not params:
         return None
-    for s in resolve_branches(params, params):
+    for s in resolve_branches(params, root if root is not None else params):
         sub = (s.get("properties") or {}).get(name)
         if sub is not None:
             return sub
@@ -149,10 +149,11 @@ def coerce_text(value: str, schema: Any, root: Schema | None = None) -> tuple[An
         return None, True
     if "boolean" in types and s.lower() in ("true", "false"):
         return s.lower() == "true", True
-    if "integer" in types and _INT.fullmatch(s):
-        return int(s), True
-    if "number" in types and _NUM.fullmatch(s):
-        return (int(s) if _INT.fullmatch(s) else float(s)), True
+    if types & {"integer", "number"} and _NUM.fullmatch(s) and len(s) <= 4000:  # int() refuses longer digits
+        if _INT.fullmatch(s):
+            return int(s), True
+        if "number" in types:
+            return float(s), True
     if types & {"object", "array"}:
         loaded, _, err = _load_json(s)
         if err is None and value_type(loaded) in types:
@@ -334,7 +335,7 @@ def _block_calls(blocks: list[tuple[str, bool, bool]], schemas: dict[str, Schema
         body = body.strip()
         if not body:
             defects.append(Defect("empty_call", f"call {i + 1}: empty <tool_call> block", i))
-        elif body.startswith("<function="):
+        elif body.startswith("<"):  # JSON never starts with "<": the XML shape (or broken XML)
             calls += _xml(body, i, schemas, defects)
         else:
             calls += _hermes(body, i, defects)

@@ -6,6 +6,7 @@ Keys are never stored in the file — only the *name* of the environment variabl
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,10 @@ class EndpointConfig:
     @property
     def is_loopback(self) -> bool:
         host = urlsplit(self.base_url).hostname or ""
-        return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a name: only `localhost` is sure to stay on this machine (not `127.0.0.1.example.com`)
+            return host == "localhost"
 
     def api_key(self) -> str:
         """The key from the named environment variable; servers without auth get a placeholder."""

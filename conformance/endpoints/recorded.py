@@ -76,7 +76,7 @@ def read_recordings(path: Path) -> tuple[dict[str, Any], dict[str, Recording]]:
         raise RecordingError(f"no recordings at {path}")
     meta: dict[str, Any] = {}
     out: dict[str, Recording] = {}
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:  # bytes: json.loads decodes them, so bad UTF-8 is a corrupt line, not a crash
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue

@@ -47,13 +47,20 @@ def _read(path: Path, report: LintReport) -> YamlDoc | None:
 
 
 def _check_schema_file(case: Case, rel: str, root: Path, report: LintReport) -> None:
-    target = (case.path.parent / rel).resolve()
-    if Path(rel).is_absolute() or not target.is_relative_to(root.resolve()):
+    try:
+        target = (case.path.parent / rel).resolve()
+        escapes = Path(rel).is_absolute() or not target.is_relative_to(root.resolve())
+        found = not escapes and target.is_file()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system ...
+        report.errors.append(GoldenError(case.path, case.line, f"{case.id}: json_schema {rel!r} is not a usable "
+                                                               f"path ({exc.__class__.__name__})"))
+        return
+    if escapes:
         report.errors.append(
             GoldenError(case.path, case.line, f"{case.id}: json_schema {rel!r} escapes the repository")
         )
         return
-    if not target.is_file():
+    if not found:
         report.errors.append(GoldenError(case.path, case.line, f"{case.id}: json_schema file not found: {rel}"))
         return
     try:

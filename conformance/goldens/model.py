@@ -26,7 +26,10 @@ _FORMAT_PARAMS = ("response_format", "tool_choice", "parallel_tool_calls", "stop
 
 def canonical_json(obj: Any) -> str:
     """Stable JSON: sorted keys, no whitespace, UTF-8 kept (so CJK is not escaped)."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    except TypeError:  # YAML allows non-string keys (`1: x` in tool parameters); JSON turns them into strings
+        return canonical_json(json.loads(json.dumps(obj, ensure_ascii=False)))
 
 
 def digest(obj: Any) -> str:

@@ -41,6 +41,17 @@ class YamlDoc:
         return self.lines.get((), 1)
 
 
+class _JsonLikeLoader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1 timestamps: an unquoted ``2024-05-01`` stays a string, as it would in JSON —
+    a ``date`` object would never equal the model's JSON output and cannot be fingerprinted."""
+
+
+_JsonLikeLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
 #: Collections are converted here, not by PyYAML's constructor, so their tags must be checked here: a golden file
 #: is JSON-like data, and ``!!python/object/apply:...``, ``!!set`` or ``!custom`` on a collection is refused.
 _PLAIN_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
@@ -75,7 +86,10 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, doc: YamlD
         for i, item in enumerate(node.value):
             items.append(_convert(loader, item, (*path, i), doc))
         return items
-    return loader.construct_object(node, deep=True)
+    value = loader.construct_object(node, deep=True)
+    if not isinstance(value, _JSON_SCALARS):  # `!!binary`, `!!timestamp`: not JSON, so not golden data
+        raise GoldenError(doc.path, node.start_mark.line + 1, f"unsupported YAML value {node.tag!r}; quote it")
+    return value
 
 
 def parse_yaml(text: str, path: str | Path) -> YamlDoc:
@@ -83,7 +97,7 @@ def parse_yaml(text: str, path: str | Path) -> YamlDoc:
     p = Path(path)
     doc = YamlDoc(path=p, data=None)
     try:
-        loader = yaml.SafeLoader(text)  # the reader rejects control characters right here
+        loader = _JsonLikeLoader(text)  # the reader rejects control characters right here
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         problem = f"special character #x{exc.character:04x} is not allowed"

@@ -91,6 +91,9 @@ def start(ep: EndpointConfig, wait_s: float = 90.0) -> ServerState:
         "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", str(ep.local.get("n_ctx", 2048)), "--n_threads", str(threads),
         "--verbose", "False",
+        # llama-cpp-python's default cuts an in-flight stream short whenever a new request arrives; a shared
+        # endpoint must queue requests instead (two xdist workers, or a run next to `conformance record`).
+        "--interrupt_requests", "False",
     ]
     key = ep.secret()
     if key:

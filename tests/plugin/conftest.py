@@ -11,7 +11,6 @@ from tests.support.live import live_servers, pytest_collection_modifyitems, repo
 
 __all__ = ["live_servers", "make_repo", "pytest_collection_modifyitems", "repo_endpoints"]
 
-pytest_plugins = ["pytester"]
 
 PYPROJECT = """
 [tool.pytest.ini_options]

@@ -99,5 +99,6 @@ def test_record_then_replay_with_the_baseline_stopped(pytester: pytest.Pytester,
     golden = live_repo / "goldens" / "demo" / "smoke.yaml"
     golden.write_text(golden.read_text().replace("Say hello.", "Say hello twice."))
     result = pytester.runpytest_subprocess("suites/demo", "--baseline", "recorded:old-model")
-    result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines(["*recording_stale*recording of 'alpha'*is stale*"])
+    result.assert_outcomes(passed=2, failed=2)  # alpha, and the baseline availability gate that counts it
+    result.stdout.fnmatch_lines(["*recording_stale*recording of 'alpha'*is stale*",
+                                 "*✗ demo.availability.baseline_error_rate 0.3333 <= 0*recording_stale×1 (alpha)*"])

@@ -1,0 +1,123 @@
+"""Load gates: the candidate's load run against budgets and against the baseline's run with the same schedule.
+
+Why relative gates: absolute numbers from a load generator depend on the machine it runs on; the baseline, run
+with the same seeded schedule and prompt order from the same machine, is the fair yardstick. Gates per stage
+(``load.stage2.error_rate`` …), so a candidate that holds at 4 users but collapses at 16 says so.
+
+``gates`` keys (``load.gates`` in suite.yaml):
+
+- ``max_error_rate``: candidate failures / requests per stage (Wilson interval);
+- ``p99_ms``, ``ttft_p95_ms``, ``<ttft|tpot|e2el>_p<q>_ms``: candidate percentile per stage (bootstrap interval,
+  "insufficient" below 1/(1−q) samples);
+- ``max_p99_ratio``, ``max_<metric>_p<q>_ratio``: candidate/baseline percentile per stage;
+- ``min_throughput_ratio``: candidate/baseline output tokens per second per stage;
+- ``min_slo_attainment`` (needs ``slo``): share of issued requests meeting every SLO, per stage;
+- ``min_capacity_ratio`` (needs ``slo``): candidate/baseline capacity under SLO — the best goodput (requests per
+  second that met the SLO) over the stages;
+- ``slo: {ttft_ms, tpot_ms, e2el_ms}``, ``seed``, ``bootstrap_resamples``: settings, not gates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from conformance.checks.latency import (
+    BOOTSTRAP_RESAMPLES,
+    attainment_gate,
+    parse_gate_key,
+    percentile_gate,
+    ratio_gate,
+    slo_attainment,
+)
+from conformance.checks.stats import wilson_interval
+from conformance.gates import GateResult, compare
+from conformance.load.stats import LoadResult, StageStats
+
+_SETTINGS = frozenset({"slo", "seed", "bootstrap_resamples"})
+
+
+def _error_rate(suite: str, gate: str, stage: StageStats, threshold: float) -> GateResult:
+    n, failed = stage.requests, stage.requests - stage.ok
+    detail = ", ".join(f"{k}×{v}" for k, v in stage.failures.items())
+    msg = f"{failed}/{n} failed: {detail}" if failed else ""
+    return compare(suite, gate, stage.error_rate, threshold, "<=", n,
+                   interval=wilson_interval(failed, n) if n else None, message=msg)
+
+
+def _throughput(suite: str, gate: str, base: StageStats, cand: StageStats, threshold: float) -> GateResult:
+    stat = cand.output_tok_s / base.output_tok_s if base.output_tok_s > 0 else None
+    msg = (f"output {cand.output_tok_s:.1f} vs {base.output_tok_s:.1f} tok/s "
+           f"({cand.requests} vs {base.requests} requests; tokens from {cand.tokens_source}/{base.tokens_source})")
+    if stat is None:
+        msg = f"the baseline produced no output tokens in this stage; {msg}"
+    return compare(suite, gate, stat, threshold, ">=", cand.requests, message=msg)
+
+
+def _capacity(suite: str, baseline: list[StageStats], candidate: list[StageStats], slo: Mapping[str, float],
+              threshold: float) -> GateResult:
+    def capacity(stages: list[StageStats]) -> float:
+        return max((slo_attainment(s.samples, slo)[0] / s.duration_s for s in stages if s.duration_s > 0),
+                   default=0.0)
+
+    b, c = capacity(baseline), capacity(candidate)
+    n = sum(s.requests for s in candidate)
+    msg = f"best goodput under SLO: candidate {c:.2f} vs baseline {b:.2f} req/s"
+    return compare(suite, "load.capacity_ratio", c / b if b > 0 else None, threshold, ">=", n, message=msg)
+
+
+def compare_load(baseline: LoadResult, candidate: LoadResult, gates_cfg: Mapping[str, Any] | None, *,
+                 suite: str = "load", slo: Mapping[str, float] | None = None) -> list[GateResult]:
+    """Gate a candidate :class:`~conformance.load.stats.LoadResult` against the baseline's (see module doc).
+
+    Stages are paired by position; runs with different stage lists cannot be compared and give one error gate.
+    A run stopped by its deadline is still judged on what it measured, with the cut noted in every message.
+    """
+    cfg = dict(gates_cfg or {})
+    slo = slo or cfg.get("slo")
+    seed, boots = int(cfg.get("seed", 0)), int(cfg.get("bootstrap_resamples", BOOTSTRAP_RESAMPLES))
+    bs, cs = list(baseline.stages), list(candidate.stages)
+    if len(bs) != len(cs):
+        return [GateResult(suite, "load.stages", None, None, "==", 0, "error",
+                           message=f"baseline ran {len(bs)} stages, candidate {len(cs)}: not comparable")]
+    cut = "; ".join(f"{r.label} stopped at its deadline" for r in (baseline, candidate) if r.killed)
+    out: list[GateResult] = []
+    for key, value in cfg.items():
+        if key in _SETTINGS or key == "min_capacity_ratio":
+            continue
+        parsed = parse_gate_key(key)
+        known = parsed is not None or key in ("max_error_rate", "min_throughput_ratio", "min_slo_attainment")
+        if not known:
+            out.append(GateResult(suite, f"load.{key}", None, None, "<=", 0, "error", message=(
+                f"unknown load gate {key!r}; see conformance.load.compare for the keys")))
+            continue
+        for b, c in zip(bs, cs, strict=True):
+            name = f"load.{c.name}.{key.removeprefix('max_').removeprefix('min_')}"
+            if key == "max_error_rate":
+                g = _error_rate(suite, name, c, float(value))
+            elif key == "min_throughput_ratio":
+                g = _throughput(suite, name, b, c, float(value))
+            elif key == "min_slo_attainment":
+                g = attainment_gate(suite, name, c.samples, slo, float(value))
+            elif parsed is not None and parsed[0] == "abs":
+                g = percentile_gate(suite, name, c.samples, parsed[1], parsed[2], float(value), seed=seed,
+                                    n_resamples=boots)
+            else:
+                assert parsed is not None
+                g = ratio_gate(suite, name, b.samples, c.samples, parsed[1], parsed[2], float(value), seed=seed,
+                               n_resamples=boots)
+            out.append(_noted(g, cut))
+    if "min_capacity_ratio" in cfg:
+        if not slo:
+            out.append(GateResult(suite, "load.capacity_ratio", None, float(cfg["min_capacity_ratio"]), ">=", 0,
+                                  "error", message="min_capacity_ratio needs `slo: {ttft_ms, tpot_ms, e2el_ms}`"))
+        else:
+            out.append(_noted(_capacity(suite, bs, cs, slo, float(cfg["min_capacity_ratio"])), cut))
+    return out
+
+
+def _noted(g: GateResult, note: str) -> GateResult:
+    if not note:
+        return g
+    return GateResult(g.suite, g.gate, g.statistic, g.threshold, g.op, g.n, g.verdict, g.interval,
+                      f"{g.message}; {note}" if g.message else note)

@@ -1,0 +1,236 @@
+"""Run a load test against one endpoint: Locust in a subprocess, bounded, then statistics from its raw records.
+
+Why a subprocess: Locust monkey-patches the interpreter with gevent on import, which must never happen inside
+the pytest process — this module does not import locust. The child runs in its own session (process group), so
+the overall deadline can stop it *and every worker it forked*: SIGTERM (Locust stops users and writes its CSV and
+HTML report), then SIGKILL after a grace period.
+
+Bounds: each request is limited to the endpoint's ``timeout_s`` (inside the locust process), each stage to its
+``duration_s`` (the shape), the drain after the last stage to ``--stop-timeout`` (≥ the longest request), and the
+whole run to ``deadline_s``. A target must be given explicitly: there is no default host.
+
+Side by side: run the baseline and the candidate one after the other with the same ``seed`` — the same prompt
+order and, in open-loop mode, the same arrival schedule — then gate them with :func:`compare_load`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from conformance.endpoints.config import EndpointConfig
+from conformance.errors import ConformanceError
+from conformance.goldens.model import Case
+from conformance.load.compare import compare_load
+from conformance.load.plan import PLAN_ENV, LoadPlan, OpenLoop, PlanError, PlanRequest, Stage, build_body, chat_url
+from conformance.load.stats import LoadResult, all_stage_stats, read_records
+from conformance.load.vllm_metrics import metrics_by_stage
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+#: Time Locust needs to import, start and write its reports, on top of the stages and the drain.
+STARTUP_SLACK_S = 30.0
+KILL_GRACE_S = 5.0
+
+
+class LoadError(ConformanceError):
+    """Locust could not run at all (bad arguments, the locustfile failed to import): no request was sent."""
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """What a progress callback sees, about twice a second."""
+
+    label: str
+    elapsed_s: float
+    stage: int | None
+    requests: int
+    failures: int
+
+
+def load_plan(cases: Sequence[Case], endpoint: EndpointConfig, stages: Sequence[Mapping[str, Any] | Stage],
+              raw_dir: Path, *, seed: int = 0, open_loop: Mapping[str, Any] | OpenLoop | None = None,
+              max_tokens: int | None = None, ignore_eos: bool = False, workers: int = 1,
+              pause_after_failure_s: float = 0.1) -> LoadPlan:
+    """The plan for one endpoint (validated; raises :class:`PlanError`). It carries no secret."""
+    url = chat_url(endpoint.base_url)
+    if not cases:
+        raise PlanError("no cases to replay under load")
+    parsed = tuple(s if isinstance(s, Stage) else Stage.from_dict(s, i) for i, s in enumerate(stages))
+    if not parsed:
+        raise PlanError("load.stages is empty: give at least one {users, spawn_rate, duration_s}")
+    ol = open_loop if isinstance(open_loop, OpenLoop) or open_loop is None else OpenLoop.from_dict(open_loop)
+    if ol is not None and any(s.rate_rps is None for s in parsed):
+        raise PlanError("open-loop mode needs rate_rps on every stage")
+    requests = tuple(PlanRequest(c.id, build_body(c.request(), endpoint.model, max_tokens=max_tokens,
+                                                  ignore_eos=ignore_eos, extra_body=endpoint.extra_body))
+                     for c in cases)
+    return LoadPlan(label=endpoint.name, url=url, requests=requests, stages=parsed, raw_dir=str(raw_dir), seed=seed,
+                    api_key_env=endpoint.api_key_env, open_loop=ol, timeout_s=endpoint.timeout_s,
+                    connect_timeout_s=endpoint.connect_timeout_s, pause_after_failure_s=pause_after_failure_s,
+                    workers=max(1, workers), metrics_url=endpoint.metrics_url)
+
+
+def locust_command(plan: LoadPlan, out_dir: Path, *, stop_timeout_s: float, processes: int = 1,
+                   locust_args: Sequence[str] = (), python: str = sys.executable) -> list[str]:
+    parts = urlsplit(plan.url)
+    cmd = [python, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+           "--host", f"{parts.scheme}://{parts.netloc}", "--csv", str(out_dir / "locust"),
+           "--html", str(out_dir / "locust.html"), "--stop-timeout", str(math.ceil(stop_timeout_s))]
+    if processes != 1:
+        cmd += ["--processes", str(processes)]
+    return cmd + list(locust_args)
+
+
+def run_load(suite_cases: Sequence[Case], endpoint_cfg: EndpointConfig, stages: Sequence[Mapping[str, Any] | Stage],
+             out_dir: Path, *, seed: int = 0, open_loop: Mapping[str, Any] | OpenLoop | None = None,
+             max_tokens: int | None = None, ignore_eos: bool = False, slo: Mapping[str, float] | None = None,
+             processes: int = 1, locust_args: Sequence[str] = (), deadline_s: float | None = None,
+             stop_timeout_s: float | None = None, pause_after_failure_s: float = 0.1,
+             kill_grace_s: float = KILL_GRACE_S, progress: Callable[[LoadProgress], None] | None = None) -> LoadResult:
+    """Run the stages against ``endpoint_cfg`` and return per-stage statistics (see module doc).
+
+    ``out_dir`` receives ``plan.json``, ``raw/records-<pid>.jsonl`` (one line per request, with its text),
+    ``raw/metrics.jsonl`` (when ``metrics_url`` is set), ``locust*.csv``, ``locust.html``, ``locust.log`` and
+    ``load_result.json``. ``processes`` is Locust's ``--processes``; ``locust_args`` are passed through (e.g.
+    ``["--master", "--expect-workers", "4"]``; workers elsewhere need the same plan file in $CONFORMANCE_LOAD_PLAN).
+    Raises :class:`PlanError` for an unusable configuration and ConfigError for a missing API key.
+    """
+    if endpoint_cfg.api_key_env:
+        endpoint_cfg.api_key()  # fail here, with the variable's name, rather than inside the subprocess
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw_dir = out_dir / "raw"
+    raw_dir.mkdir(exist_ok=True)
+    for stale in [*raw_dir.glob("records-*.jsonl"), raw_dir / "metrics.jsonl"]:
+        stale.unlink(missing_ok=True)
+    workers = processes if processes > 0 else 1
+    plan = load_plan(suite_cases, endpoint_cfg, stages, raw_dir, seed=seed, open_loop=open_loop,
+                     max_tokens=max_tokens, ignore_eos=ignore_eos, workers=workers,
+                     pause_after_failure_s=pause_after_failure_s)
+    plan_path = plan.write(out_dir / "plan.json")
+    stop_timeout = stop_timeout_s if stop_timeout_s is not None else plan.timeout_s + 1
+    deadline = deadline_s if deadline_s is not None else plan.total_s + stop_timeout + STARTUP_SLACK_S
+    cmd = locust_command(plan, out_dir, stop_timeout_s=stop_timeout, processes=processes, locust_args=locust_args)
+    env = {**os.environ, PLAN_ENV: str(plan_path), "PYTHONUNBUFFERED": "1"}
+    log_path = out_dir / "locust.log"
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=out_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        killed = _wait(proc, started + deadline, kill_grace_s, _Tail(plan, raw_dir, started, progress))
+    elapsed = time.monotonic() - started
+    records, bad = read_records(raw_dir)
+    if not records and not killed and proc.returncode not in (0, 1):
+        raise LoadError(f"locust exited with code {proc.returncode} before sending any request "
+                        f"(see {log_path}):\n{_tail(log_path, 1500)}")
+    server = metrics_by_stage(raw_dir / "metrics.jsonl", len(plan.stages)) if plan.metrics_url else None
+    result = LoadResult(
+        label=plan.label, out_dir=out_dir, stages=all_stage_stats(plan.stages, records, cut_short=bool(killed),
+                                                                  slo=slo, server=server),
+        seed=seed, open_loop=plan.open_loop is not None, returncode=proc.returncode, killed=killed,
+        elapsed_s=round(elapsed, 3), records=len(records), bad_lines=bad, pid=proc.pid, log_tail=_tail(log_path),
+    )
+    (out_dir / "load_result.json").write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+    return result
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float, grace: float, tail: _Tail) -> str | None:
+    """Wait for the child; at the deadline (or on Ctrl-C) stop its whole process group. Returns the signal used."""
+    try:
+        while proc.poll() is None:
+            if time.monotonic() >= deadline:
+                return _stop_group(proc, grace)
+            tail.poll()
+            try:
+                proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+        tail.poll()
+        return None
+    except BaseException:
+        _stop_group(proc, grace)
+        raise
+
+
+def _stop_group(proc: subprocess.Popen[bytes], grace: float) -> str:
+    """SIGTERM the group (Locust stops its users and writes its reports), SIGKILL it after ``grace`` seconds."""
+    used = "SIGTERM"
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        used = "SIGKILL"
+    _signal_group(proc.pid, signal.SIGKILL)  # also reaps forked workers that outlived the parent
+    proc.wait()
+    return used
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    try:
+        return path.read_bytes()[-limit:].decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+class _Tail:
+    """Counts records as they are appended, for the progress callback (reads only the new bytes)."""
+
+    def __init__(self, plan: LoadPlan, raw_dir: Path, started: float,
+                 progress: Callable[[LoadProgress], None] | None) -> None:
+        self.plan, self.raw_dir, self.started, self.progress = plan, raw_dir, started, progress
+        self.offsets: dict[Path, int] = {}
+        self.requests = self.failures = 0
+        self.stage: int | None = None
+
+    def poll(self) -> None:
+        if self.progress is None:
+            return
+        for path in sorted(self.raw_dir.glob("records-*.jsonl")):
+            with open(path, "rb") as fh:
+                fh.seek(self.offsets.get(path, 0))
+                data = fh.read()
+            complete = data[: data.rfind(b"\n") + 1]
+            self.offsets[path] = self.offsets.get(path, 0) + len(complete)
+            for line in complete.splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                self.requests += 1
+                self.failures += rec.get("fault") is not None
+                self.stage = rec.get("stage", self.stage)
+        self.progress(LoadProgress(self.plan.label, round(time.monotonic() - self.started, 1), self.stage,
+                                   self.requests, self.failures))
+
+
+def sample_responses(load_result: LoadResult, n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """Up to ``n`` answered (case_id, text) pairs drawn without replacement with ``seed`` — answers produced under
+    load, to run through the suite's per-case checks ("quality under load")."""
+    records, _ = read_records(load_result.raw_dir)
+    answered = [r for r in records if r.get("fault") is None]
+    answered.sort(key=lambda r: (str(r.get("worker")), int(r.get("seq") or 0)))
+    if n <= 0 or not answered:
+        return []
+    pick = np.random.default_rng(seed).choice(len(answered), size=min(n, len(answered)), replace=False)
+    return [(str(answered[i]["case_id"]), str(answered[i].get("text") or "")) for i in pick]
+
+
+__all__ = ["LoadError", "LoadProgress", "LoadResult", "compare_load", "load_plan", "run_load", "sample_responses"]

@@ -1,0 +1,196 @@
+"""Per-stage statistics computed by us from the raw JSONL records — never from Locust's own numbers.
+
+Why not Locust's CSV: its response time for a streamed request ends at the headers, its percentiles are bucketed
+approximations, and it has no notion of output tokens or SLOs. Each record here is one request (one line written
+by the locustfile the moment it ended), so everything — failures by class, throughput, TTFT/TPOT/E2EL percentiles
+with their ``n``, SLO attainment — is reproducible from the files left in the run folder.
+
+A request belongs to the stage in which it *started*. ``finish_reason=length`` (cut by ``max_tokens``) is
+counted but is not an error: with ``ignore_eos`` every answer ends that way by design.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.checks.latency import (
+    Distribution,
+    Sample,
+    metric_values,
+    slo_attainment,
+    summarize,
+    tokens_source,
+)
+from conformance.load.plan import Stage, stage_starts
+from conformance.load.vllm_metrics import ServerStageMetrics
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """One stage of one endpoint's load run."""
+
+    index: int
+    users: int
+    rate_rps: float | None
+    duration_s: float
+    requests: int
+    ok: int
+    failures: dict[str, int]
+    finish_length: int
+    error_rate: float | None
+    rps: float
+    output_tok_s: float
+    tokens_source: str
+    ttft: Distribution
+    tpot: Distribution
+    e2el: Distribution
+    queue: Distribution
+    slo_good: int | None = None
+    slo_attainment: float | None = None
+    goodput_rps: float | None = None
+    server: ServerStageMetrics | None = None
+    samples: tuple[Sample, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"stage{self.index + 1}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("samples")
+        return data
+
+    def line(self) -> str:
+        """``stage1 4 users 30s: 212 req (3 failed: rate_limited×3) 7.1 rps 850 tok/s TTFT p95 210 ms …``."""
+        load = f"{self.rate_rps:g} rps offered" if self.rate_rps else f"{self.users} users"
+        failed = self.requests - self.ok
+        detail = ", ".join(f"{k}×{v}" for k, v in self.failures.items())
+        fails = f" ({failed} failed: {detail})" if failed else ""
+        parts = [f"{self.name} {load} {self.duration_s:g}s: {self.requests} req{fails}", f"{self.rps:.2f} rps",
+                 f"{self.output_tok_s:.0f} tok/s ({self.tokens_source})"]
+        for label, dist in (("TTFT", self.ttft), ("TPOT", self.tpot), ("E2EL", self.e2el)):
+            if dist.n:
+                parts.append(f"{label} p50 {dist.p50:.0f} p95 {dist.p95:.0f} p99 {dist.p99:.0f} ms (n={dist.n})")
+        if self.slo_attainment is not None:
+            parts.append(f"SLO {self.slo_attainment:.1%}")
+        return " · ".join(parts)
+
+
+def read_records(raw_dir: Path) -> tuple[list[dict[str, Any]], int]:
+    """All records of every locust process (ordered by start time) and the number of unreadable lines — a
+    process killed mid-write leaves its last line cut."""
+    records, bad = [], 0
+    for path in sorted(raw_dir.glob("records-*.jsonl")):
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    bad += 1
+                    continue
+                if isinstance(rec, dict) and isinstance(rec.get("stage"), int):
+                    records.append(rec)
+                else:
+                    bad += 1
+    records.sort(key=lambda r: (r.get("t_start") or 0.0, r.get("seq") or 0))
+    return records, bad
+
+
+def record_sample(rec: Mapping[str, Any]) -> Sample:
+    return Sample(
+        case_id=str(rec.get("case_id")), ok=rec.get("fault") is None, fault=rec.get("fault"),
+        ttfc_ms=rec.get("ttfc_ms"), ttft_ms=rec.get("ttft_ms"), e2el_ms=rec.get("e2el_ms"), n_out=rec.get("n_out"),
+        tokens_source=str(rec.get("tokens_source") or "none"), queue_ms=float(rec.get("queue_ms") or 0.0),
+        finish_reason=rec.get("finish_reason"),
+    )
+
+
+def stage_stats(index: int, stage: Stage, records: Sequence[Mapping[str, Any]], *, duration_s: float | None = None,
+                slo: Mapping[str, float] | None = None, server: ServerStageMetrics | None = None) -> StageStats:
+    """Statistics of the records that started in stage ``index``; rates are per second of ``duration_s``
+    (the configured stage length unless the run was cut short)."""
+    samples = [record_sample(r) for r in records if r.get("stage") == index]
+    duration = max(1e-3, duration_s if duration_s is not None else stage.duration_s)
+    ok = [s for s in samples if s.ok]
+    good: int | None = None
+    if slo:
+        good, _ = slo_attainment(samples, slo)
+    n = len(samples)
+    return StageStats(
+        index=index, users=stage.users, rate_rps=stage.rate_rps, duration_s=round(duration, 3), requests=n,
+        ok=len(ok), failures=dict(sorted(Counter(str(s.fault) for s in samples if not s.ok).items())),
+        finish_length=sum(s.finish_reason == "length" for s in ok),
+        error_rate=(n - len(ok)) / n if n else None, rps=n / duration,
+        output_tok_s=sum(s.n_out or 0 for s in ok) / duration, tokens_source=tokens_source(samples),
+        ttft=summarize(metric_values(samples, "ttft")), tpot=summarize(metric_values(samples, "tpot")),
+        e2el=summarize(metric_values(samples, "e2el")), queue=summarize(metric_values(samples, "queue")),
+        slo_good=good, slo_attainment=(good / n if n and good is not None else None),
+        goodput_rps=(good / duration if good is not None else None), server=server, samples=tuple(samples),
+    )
+
+
+def observed_durations(stages: Sequence[Stage], records: Sequence[Mapping[str, Any]], cut_short: bool) -> list[float]:
+    """Each stage's length; when the run was cut short (deadline), what was actually run of it."""
+    if not cut_short:
+        return [s.duration_s for s in stages]
+    end = max((float(r.get("t_offset_s") or 0) + float(r.get("elapsed_ms") or 0) / 1000 for r in records),
+              default=0.0)
+    return [min(s.duration_s, max(0.0, end - start)) for s, start in zip(stages, stage_starts(stages), strict=True)]
+
+
+def all_stage_stats(stages: Sequence[Stage], records: Sequence[Mapping[str, Any]], *, cut_short: bool = False,
+                    slo: Mapping[str, float] | None = None,
+                    server: Sequence[ServerStageMetrics | None] | None = None) -> tuple[StageStats, ...]:
+    durations = observed_durations(stages, records, cut_short)
+    server = list(server or [None] * len(stages))
+    return tuple(stage_stats(i, s, records, duration_s=durations[i], slo=slo, server=server[i])
+                 for i, s in enumerate(stages))
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One endpoint's load run: per-stage statistics plus where everything it left behind lives.
+
+    ``killed`` is ``"SIGTERM"``/``"SIGKILL"`` when the run hit its overall deadline and was stopped by signal;
+    ``returncode`` is Locust's (it exits 1 when any request failed — failures are judged by the gates instead).
+    """
+
+    label: str
+    out_dir: Path
+    stages: tuple[StageStats, ...]
+    seed: int
+    open_loop: bool
+    returncode: int | None
+    killed: str | None
+    elapsed_s: float
+    records: int
+    bad_lines: int = 0
+    pid: int | None = None
+    log_tail: str = ""
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.out_dir / "raw"
+
+    @property
+    def html(self) -> Path:
+        return self.out_dir / "locust.html"
+
+    def lines(self) -> list[str]:
+        """Terminal lines: a header, then one per stage."""
+        cut = f", stopped by {self.killed} at the deadline" if self.killed else ""
+        head = f"load {self.label}: {self.records} requests in {self.elapsed_s:.1f}s (seed {self.seed}{cut})"
+        return [head, *(f"  {s.line()}" for s in self.stages)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label, "out_dir": str(self.out_dir), "seed": self.seed, "open_loop": self.open_loop,
+            "returncode": self.returncode, "killed": self.killed, "elapsed_s": self.elapsed_s,
+            "records": self.records, "bad_lines": self.bad_lines, "pid": self.pid,
+            "stages": [s.to_dict() for s in self.stages],
+        }

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance.checks.glossary import (
+    fold_with_offsets,
+    glossary_problems,
+    load_glossary,
+    scan,
+    validate_glossary,
+)
+
+GLOSSARY_FILE = Path(__file__).resolve().parents[2] / "goldens" / "legal" / "glossary.yaml"
+DATA: dict[str, Any] = yaml.safe_load(GLOSSARY_FILE.read_text(encoding="utf-8"))
+G = load_glossary(DATA)
+
+
+# --- glossary -----------------------------------------------------------------------------------------------
+
+def test_the_shipped_glossary_is_valid_and_covers_the_required_pairs() -> None:
+    assert validate_glossary(DATA) == []
+    pairs = [("定金", "订金"), ("应当", "可以"), ("连带责任", "按份责任"), ("连带责任", "补充责任"),
+             ("抵押", "质押"), ("撤销", "撤回"), ("无效", "可撤销"), ("法定代表人", "法人代表"),
+             ("以上", "超过"), ("仲裁", "诉讼"),
+             ("shall", "may"), ("indemnify", "reimburse"), ("terminate", "suspend")]
+    for term, other in pairs:
+        assert other in G.lookalikes_of(term) and term in G.lookalikes_of(other), (term, other)
+        assert G.lookalikes_of(term)[other]  # every relation carries its note
+
+
+def _glossary(**entry: Any) -> dict[str, Any]:
+    base = {"term": "定金", "lookalikes": ["订金"], "note": "担保 vs 预付款"}
+    return {"terms": [{**base, **entry}]}
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    ({"terms": [{"term": "定金", "lookalikes": ["订金"], "note": "x"}] * 2}, "duplicate term '定金'"),
+    (_glossary(lookalikes=["定金", "订金"]), "'定金' is listed as its own lookalike"),
+    (_glossary(lookalikes=[]), "'lookalikes' must be a non-empty list"),
+    (_glossary(variants=["订金"]), "cannot be both a variant and a look-alike"),
+    (_glossary(colour="red"), "unknown key 'colour'"),
+    (_glossary(note=""), "'note' must say"),
+    (_glossary(lookalikes=["订金", "订金"]), "listed twice"),
+    (_glossary(near_miss="yes"), "'near_miss' must be true or false"),
+    ({**_glossary(), "glossary": 1}, "unknown key 'glossary'"),
+    ({**_glossary(), "near_miss_threshold": {"cjk": 200}}, "near_miss_threshold"),
+    ({"terms": []}, "non-empty list"),
+    ([1, 2], "a glossary is a mapping"),
+    ({"terms": ["定金"]}, "must be a mapping"),
+    ({"terms": [{"term": "", "lookalikes": ["x"], "note": "n"}]}, "non-empty string"),
+])
+def test_validation_names_each_problem(data: Any, problem: str) -> None:
+    problems = validate_glossary(data)
+    assert any(problem in p for p in problems), problems
+    with pytest.raises(ValueError, match="invalid glossary"):
+        load_glossary(data)
+
+
+def test_problems_carry_the_yaml_path() -> None:
+    data = copy.deepcopy(DATA)
+    data["terms"][3]["lookalikes"] = []
+    assert tuple(path for path, _ in glossary_problems(data)) == (("terms", 3, "lookalikes"), )
+
+
+def test_a_variant_duplicating_another_term_is_reported() -> None:
+    data = {"terms": [{"term": "应当", "lookalikes": ["可以"], "note": "n", "variants": ["必须"]},
+                      {"term": "必须", "lookalikes": ["可以"], "note": "n"}]}
+    assert any("duplicate term '必须'" in p for p in validate_glossary(data))
+
+
+@given(st.text(max_size=40))
+def test_fold_with_offsets_maps_every_character_back(text: str) -> None:
+    folded, index = fold_with_offsets(text)
+    assert len(folded) == len(index) and list(index) == sorted(index)
+    assert all(0 <= i < len(text) for i in index)
+
+
+def test_counting_is_leftmost_longest_and_latin_is_whole_words() -> None:
+    text = "该条款可撤销，不是撤销。The Mayor may sign."
+    spans = scan(text, G.pattern)
+    assert [s.surface for s in spans] == ["可撤销", "撤销", "may"]
+    assert [text[s.start:s.end] for s in spans] == ["可撤销", "撤销", "may"]
+    assert G.group("Indemnified") == "indemnify" and G.group("订金") == "订金" and G.group("合同") is None
+
+
+def test_offsets_survive_full_width_and_case_folding() -> None:
+    text = "Ｔｈｅ　ｐａｒｔｙ　ＳＨＡＬＬ　ｐａｙ"
+    (span,) = scan(text, G.pattern)
+    assert span.surface == "shall" and text[span.start:span.end] == "ＳＨＡＬＬ"

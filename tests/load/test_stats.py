@@ -1,0 +1,135 @@
+"""Per-stage statistics from raw records, the load gates, and sampling answers produced under load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conformance.load.compare import compare_load
+from conformance.load.plan import Stage
+from conformance.load.runner import sample_responses
+from conformance.load.stats import LoadResult, all_stage_stats, read_records, stage_stats
+
+STAGES = (Stage(2, 10.0), Stage(4, 10.0))
+
+
+def record(seq: int, stage: int, *, ttft: float = 50.0, e2el: float = 250.0, n_out: int = 21,
+           fault: str | None = None, finish: str = "stop", text: str = "answer", source: str = "usage") -> dict[str, Any]:
+    ok = fault is None
+    return {"seq": seq, "case_id": f"c{seq % 3}", "stage": stage, "worker": 1, "t_start": 1000.0 + seq,
+            "t_offset_s": stage * 10.0 + 0.1, "elapsed_ms": e2el, "queue_ms": 0.0, "status": 200 if ok else 503,
+            "fault": fault, "ttfc_ms": ttft if ok else None, "ttft_ms": ttft if ok else None,
+            "e2el_ms": e2el if ok else None, "n_out": n_out if ok else 0, "tokens_source": source if ok else "chunks",
+            "finish_reason": finish if ok else None, "text": text if ok else ""}
+
+
+def result(label: str, stages_records: list[list[dict[str, Any]]], *, killed: str | None = None,
+           slo: dict[str, float] | None = None) -> LoadResult:
+    records = [r for rs in stages_records for r in rs]
+    return LoadResult(label=label, out_dir=Path("."), stages=all_stage_stats(STAGES, records, slo=slo), seed=0,
+                      open_loop=False, returncode=0, killed=killed, elapsed_s=20.0, records=len(records))
+
+
+def test_stage_stats_from_records() -> None:
+    recs = [record(i, 0, ttft=40 + i, e2el=240 + 2 * i) for i in range(30)]
+    recs += [record(100, 0, fault="rate_limited"), record(101, 0, fault="unavailable_503"),
+             record(102, 0, finish="length"), record(103, 1)]
+    s = stage_stats(0, STAGES[0], recs, slo={"ttft_ms": 60.0})
+    assert (s.requests, s.ok, s.failures, s.finish_length) == (33, 31, {"rate_limited": 1, "unavailable_503": 1}, 1)
+    assert s.error_rate == pytest.approx(2 / 33) and s.rps == pytest.approx(3.3)
+    assert s.output_tok_s == pytest.approx(31 * 21 / 10.0) and s.tokens_source == "usage"
+    assert s.ttft.n == 31 and s.ttft.p99 == pytest.approx(np.percentile([40 + i for i in range(30)] + [50], 99))
+    assert s.tpot.p50 == pytest.approx(np.percentile([(200 + i) / 20 for i in range(30)] + [10.0], 50))
+    # TTFT 40…60 ms (21) and the length-cut answer (50 ms) met the SLO; the two failures count against it
+    assert s.slo_good == 22 and s.slo_attainment == pytest.approx(22 / 33)
+    assert s.goodput_rps == pytest.approx(2.2)
+    assert "rate_limited×1" in s.line() and "(n=31)" in s.line()
+
+
+def test_a_run_cut_short_is_rated_on_what_ran() -> None:
+    recs = [record(i, 0) for i in range(10)] + [record(10, 1)]
+    recs[-1]["t_offset_s"] = 13.0
+    full, cut = all_stage_stats(STAGES, recs), all_stage_stats(STAGES, recs, cut_short=True)
+    assert full[1].duration_s == 10.0 and cut[1].duration_s == pytest.approx(3.25)
+    assert cut[0].duration_s == 10.0
+
+
+def test_reading_records_skips_a_line_cut_by_a_kill(tmp_path: Path) -> None:
+    (tmp_path / "records-1.jsonl").write_text(json.dumps(record(0, 0)) + "\n" + '{"seq": 1, "sta')
+    (tmp_path / "records-2.jsonl").write_text(json.dumps(record(2, 1)) + "\n")
+    records, bad = read_records(tmp_path)
+    assert [r["seq"] for r in records] == [0, 2] and bad == 1
+
+
+# ------------------------------------------------------------------------------------------------ gates
+
+
+def test_relative_and_absolute_load_gates_per_stage() -> None:
+    base = result("base", [[record(i, 0) for i in range(40)], [record(i, 1) for i in range(80)]])
+    cand = result("cand", [[record(i, 0, ttft=80) for i in range(38)] + [record(90, 0, fault="server_error")] * 2,
+                           [record(i, 1, ttft=400, e2el=900) for i in range(30)]])
+    cfg = {"max_error_rate": 0.01, "min_throughput_ratio": 0.9, "max_ttft_p50_ratio": 1.5, "p99_ms": 2000,
+           "ttft_p95_ms": 500}
+    gates = {g.gate: g for g in compare_load(base, cand, cfg, suite="legal")}
+    assert gates["load.stage1.error_rate"].verdict == "fail"
+    assert "server_error×2" in gates["load.stage1.error_rate"].message
+    assert gates["load.stage2.error_rate"].verdict == "pass"
+    assert gates["load.stage1.throughput_ratio"].statistic == pytest.approx(38 / 40)
+    assert gates["load.stage1.throughput_ratio"].verdict == "pass"
+    assert gates["load.stage2.throughput_ratio"].verdict == "fail"
+    assert gates["load.stage1.ttft_p50_ratio"].verdict == "fail"  # 80 vs 50 ms
+    assert gates["load.stage2.ttft_p50_ratio"].statistic == pytest.approx(8.0)
+    assert gates["load.stage1.p99_ms"].verdict == "insufficient"  # 38 answers < 100
+    assert "insufficient samples (n=38" in gates["load.stage1.p99_ms"].message
+    assert gates["load.stage1.ttft_p95_ms"].verdict == "pass" and gates["load.stage2.ttft_p95_ms"].verdict == "pass"
+    assert all(g.suite == "legal" for g in gates.values())
+
+
+def test_slo_attainment_and_capacity_under_slo() -> None:
+    slo = {"ttft_ms": 100.0}
+    base = result("base", [[record(i, 0) for i in range(20)], [record(i, 1) for i in range(40)]])
+    cand = result("cand", [[record(i, 0) for i in range(20)],
+                           [record(i, 1, ttft=50 if i < 10 else 300) for i in range(40)]])
+    gates = {g.gate: g for g in compare_load(base, cand, {"min_slo_attainment": 0.9, "min_capacity_ratio": 0.8,
+                                                           "slo": slo})}
+    assert gates["load.stage1.slo_attainment"].verdict == "pass"
+    assert gates["load.stage2.slo_attainment"].statistic == pytest.approx(0.25)
+    cap = gates["load.capacity_ratio"]
+    assert cap.statistic == pytest.approx(2.0 / 4.0) and cap.verdict == "fail"  # best goodput 2 vs 4 req/s
+
+
+def test_misconfigured_load_gates_are_errors() -> None:
+    a = result("a", [[record(0, 0)], [record(1, 1)]])
+    gates = compare_load(a, a, {"max_errors": 0.1, "min_capacity_ratio": 0.9})
+    assert [g.verdict for g in gates] == ["error", "error"]
+    fewer = LoadResult(label="b", out_dir=Path("."), stages=a.stages[:1], seed=0, open_loop=False, returncode=0,
+                       killed=None, elapsed_s=1.0, records=1)
+    (g,) = compare_load(a, fewer, {"max_error_rate": 0.1})
+    assert g.verdict == "error" and "not comparable" in g.message
+
+
+def test_a_deadline_cut_is_noted_on_every_gate() -> None:
+    base = result("base", [[record(i, 0) for i in range(5)], [record(i, 1) for i in range(5)]])
+    cand = result("cand", [[record(i, 0) for i in range(5)], []], killed="SIGTERM")
+    gates = compare_load(base, cand, {"max_error_rate": 0.0})
+    assert all("cand stopped at its deadline" in g.message for g in gates)
+    assert gates[1].verdict == "insufficient"  # nothing measured in stage 2
+
+
+def test_sample_responses_is_seeded_and_skips_failures(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    recs = [record(i, i % 2, text=f"answer {i}") for i in range(20)] + [record(50, 0, fault="timeout")]
+    (raw / "records-7.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    res = LoadResult(label="x", out_dir=tmp_path, stages=(), seed=0, open_loop=False, returncode=0, killed=None,
+                     elapsed_s=1.0, records=len(recs))
+    picked = sample_responses(res, 5, seed=3)
+    assert picked == sample_responses(res, 5, seed=3) != sample_responses(res, 5, seed=4)
+    assert len(picked) == 5 and len(set(picked)) == 5
+    assert all(text == f"answer {text.split()[1]}" and case_id == f"c{int(text.split()[1]) % 3}"
+               for case_id, text in picked)
+    assert len(sample_responses(res, 100)) == 20 and sample_responses(res, 0) == []
