@@ -186,12 +186,32 @@ def suite_responses(request: pytest.FixtureRequest, suite: Suite, conformance_st
     cases = [c for c in suite.cases if c.id in selected] or suite.cases
     base = make_endpoint(plan, endpoints, "baseline", suite)
     cand = make_endpoint(plan, endpoints, "candidate", suite)
-    got = replay_sync([base, cand], cases, conformance_store)
-    return {
-        "baseline": {cid: r for (ep, cid, _), r in got.items() if ep == base.name},
-        "candidate": {cid: r for (ep, cid, _), r in got.items() if ep == cand.name},
-        "cases": cases,
-    }
+    # noise floor: a second pass of each endpoint against itself (suite.yaml `noise_floor: {repeats: 2}`)
+    repeats = int((suite.config.get("noise_floor") or {}).get("repeats", 1))
+    got = replay_sync([base, cand], cases, conformance_store, repeats=repeats)
+    out: dict[str, Any] = {"cases": cases}
+    for role, ep in (("baseline", base), ("candidate", cand)):
+        out[role] = {cid: r for (name, cid, rep), r in got.items() if name == ep.name and rep == 0}
+        out[f"{role}_repeat"] = {cid: r for (name, cid, rep), r in got.items() if name == ep.name and rep == 1}
+    return out
+
+
+@pytest.fixture(scope="module")
+def suite_data(suite: Suite) -> Any:
+    """The suite with its glossary, labels and schemas loaded once — what ``conformance.evaluate`` checks take."""
+    from conformance.evaluate import SuiteData
+
+    return SuiteData(suite)
+
+
+@pytest.fixture
+def case_view(request: pytest.FixtureRequest, case: Case, baseline: Response, candidate: Response,
+              suite_responses: dict[str, Any]) -> Any:
+    """Everything about ``case`` in this run: ``case_view.baseline``, ``.candidate`` and their second passes."""
+    from conformance.evaluate import CaseView
+
+    return CaseView(case, baseline, candidate, suite_responses["baseline_repeat"].get(case.id),
+                    suite_responses["candidate_repeat"].get(case.id))
 
 
 def _response(request: pytest.FixtureRequest, role: str, case: Case) -> Response:

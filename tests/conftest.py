@@ -207,3 +207,13 @@ def mutated_golden(draw: st.DrawFn, base: str = GOOD_SET) -> str:
         elif isinstance(parent[key], list | dict):
             parent[key] = type(parent[key])()
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+# --- live tests (real llama.cpp servers) ----------------------------------------------------------------------
+from tests.support.live import live_endpoints, live_servers, mark_live_items  # noqa: E402
+
+__all__ = ["live_endpoints", "live_servers"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_live_items(items)

@@ -8,8 +8,9 @@ a candidate is only blamed for disagreement beyond that noise floor.
 
 Label extraction (:class:`LabelSet`): the suite's ``labels: {values: [...], aliases: {...}}``; answers are
 folded (full/half width, case, punctuation and whitespace for CJK labels; whole-word matching for Latin
-aliases) and the **first** label by position wins — the longest one when several start at the same place, so
-"不合规" is never read as "合规". A ``<think>`` block is skipped. An answer with no label is
+aliases) and the **first** label by position wins, the longest one when several start at the same place: a
+label inside a longer one ("合规" in "不合规") never wins over it. That is also how a suite defuses negations:
+give them as aliases (``aliases: {不合规: 违规}``). A ``<think>`` block is skipped. An answer with no label is
 :data:`INVALID`, a label of its own that shows up in every confusion matrix — never silently dropped.
 
 Gates (:func:`classification_gates`, config ``gates.classification``):
@@ -156,7 +157,8 @@ class LabelSet:
             return None
         spaced = fold_with_offsets(label)[0].strip()
         compact = fold_with_offsets(label, punctuation=True)[0]
-        return next((lab for key, lab, pattern in self._needles if key == (spaced if pattern else compact)), label)
+        hits = (lab for key, lab, pattern in self._needles if key == (spaced if pattern else compact))
+        return next(hits, label)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ will judge it. Failed requests never enter a latency distribution; they count ag
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -66,7 +67,7 @@ def tpot_ms(ttft: float | None, e2el: float | None, n_out: int | None) -> float 
 
 def itl_gaps(token_times_ms: Sequence[float]) -> list[float]:
     """Raw inter-token gaps from token-event timestamps — for diagnosing stalls, never for a gate."""
-    return [b - a for a, b in zip(token_times_ms, token_times_ms[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(token_times_ms)]
 
 
 def min_samples(q: float) -> int:
@@ -144,14 +145,15 @@ def sample_from_response(resp: Response) -> Sample:
     completion = (resp.usage or {}).get("completion_tokens")
     if isinstance(completion, int) and completion >= 0:
         n_out, source = completion, "usage"
-    elif resp.ttft_ms is not None:
+    elif resp.ttft_ms is not None and resp.n_chunks > 0:
         # Response.n_chunks counts every chunk; without a usage chunk the role chunk and the finish chunk are the
         # only non-token ones vLLM / llama.cpp send. A future ``n_token_chunks`` field is preferred when present.
         exact = getattr(resp, "n_token_chunks", None)
         n_out, source = (int(exact) if exact is not None else max(1, resp.n_chunks - 2)), "chunks"
-    return Sample(case_id=resp.case_id, ok=resp.ok, fault=resp.fault, ttfc_ms=resp.ttfc_ms, ttft_ms=resp.ttft_ms,
-                  e2el_ms=resp.e2e_ms, n_out=n_out, tokens_source=source, queue_ms=resp.queue_ms,
-                  finish_reason=resp.finish_reason)
+    streamed = resp.n_chunks > 0  # a non-streamed answer has no first token to time: only its E2EL is real
+    return Sample(case_id=resp.case_id, ok=resp.ok, fault=resp.fault, ttfc_ms=resp.ttfc_ms if streamed else None,
+                  ttft_ms=resp.ttft_ms if streamed else None, e2el_ms=resp.e2e_ms, n_out=n_out,
+                  tokens_source=source, queue_ms=resp.queue_ms, finish_reason=resp.finish_reason)
 
 
 @dataclass(frozen=True)
@@ -352,7 +354,7 @@ def latency_schedule(cases: Sequence[Case], samples: int, seed: int) -> list[Cas
 
 __all__ = [
     "Distribution", "LatencyStats", "Sample", "attainment_gate", "bootstrap_percentile_ci", "bootstrap_ratio_ci",
-    "itl_gaps", "latency_gates", "latency_schedule", "latency_stats", "metric_values", "min_samples", "parse_gate_key", "percentile",
-    "percentile_gate", "ratio_gate", "sample_from_response", "slo_attainment", "slo_met", "stats_from_samples",
-    "summarize", "tokens_source", "tpot_ms",
+    "itl_gaps", "latency_gates", "latency_schedule", "latency_stats", "metric_values", "min_samples",
+    "parse_gate_key", "percentile", "percentile_gate", "ratio_gate", "sample_from_response", "slo_attainment",
+    "slo_met", "stats_from_samples", "summarize", "tokens_source", "tpot_ms",
 ]

@@ -54,7 +54,10 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 
 #: Collections are converted here, not by PyYAML's constructor, so their tags must be checked here: a golden file
 #: is JSON-like data, and ``!!python/object/apply:...``, ``!!set`` or ``!custom`` on a collection is refused.
-_PLAIN_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
+_PLAIN_TAGS: dict[type[yaml.Node], str] = {
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+}
 
 
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, doc: YamlDoc) -> Any:
@@ -99,9 +102,9 @@ def parse_yaml(text: str, path: str | Path) -> YamlDoc:
     try:
         loader = _JsonLikeLoader(text)  # the reader rejects control characters right here
     except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
+        at = text.count("\n", 0, exc.position) + 1
         problem = f"special character #x{exc.character:04x} is not allowed"
-        raise GoldenError(p, line, f"YAML syntax error: {problem}") from None
+        raise GoldenError(p, at, f"YAML syntax error: {problem}") from None
     try:
         node = loader.get_single_node()
         if node is not None:

@@ -35,6 +35,8 @@ from conformance.gates import GateResult, compare
 from conformance.load.stats import LoadResult, StageStats
 
 _SETTINGS = frozenset({"slo", "seed", "bootstrap_resamples"})
+_ABSOLUTE = frozenset({"max_error_rate", "min_slo_attainment"})
+_RELATIVE = frozenset({"min_throughput_ratio"})
 
 
 def _error_rate(suite: str, gate: str, stage: StageStats, threshold: float) -> GateResult:
@@ -66,36 +68,42 @@ def _capacity(suite: str, baseline: list[StageStats], candidate: list[StageStats
     return compare(suite, "load.capacity_ratio", c / b if b > 0 else None, threshold, ">=", n, message=msg)
 
 
-def compare_load(baseline: LoadResult, candidate: LoadResult, gates_cfg: Mapping[str, Any] | None, *,
+def compare_load(baseline: LoadResult | None, candidate: LoadResult, gates_cfg: Mapping[str, Any] | None, *,
                  suite: str = "load", slo: Mapping[str, float] | None = None) -> list[GateResult]:
     """Gate a candidate :class:`~conformance.load.stats.LoadResult` against the baseline's (see module doc).
 
     Stages are paired by position; runs with different stage lists cannot be compared and give one error gate.
-    A run stopped by its deadline is still judged on what it measured, with the cut noted in every message.
+    ``baseline=None`` (the old endpoint is retired, only recordings remain) judges the absolute gates and
+    reports every relative one as "insufficient". A run stopped by its deadline is still judged on what it
+    measured, with the cut noted in every message.
     """
     cfg = dict(gates_cfg or {})
     slo = slo or cfg.get("slo")
     seed, boots = int(cfg.get("seed", 0)), int(cfg.get("bootstrap_resamples", BOOTSTRAP_RESAMPLES))
-    bs, cs = list(baseline.stages), list(candidate.stages)
+    cs = list(candidate.stages)
+    bs = list(baseline.stages) if baseline is not None else [None] * len(cs)
     if len(bs) != len(cs):
         return [GateResult(suite, "load.stages", None, None, "==", 0, "error",
                            message=f"baseline ran {len(bs)} stages, candidate {len(cs)}: not comparable")]
-    cut = "; ".join(f"{r.label} stopped at its deadline" for r in (baseline, candidate) if r.killed)
+    cut = "; ".join(f"{r.label} stopped at its deadline" for r in (baseline, candidate) if r and r.killed)
     out: list[GateResult] = []
     for key, value in cfg.items():
         if key in _SETTINGS or key == "min_capacity_ratio":
             continue
         parsed = parse_gate_key(key)
-        known = parsed is not None or key in ("max_error_rate", "min_throughput_ratio", "min_slo_attainment")
-        if not known:
+        if parsed is None and key not in _ABSOLUTE and key not in _RELATIVE:
             out.append(GateResult(suite, f"load.{key}", None, None, "<=", 0, "error", message=(
                 f"unknown load gate {key!r}; see conformance.load.compare for the keys")))
             continue
         for b, c in zip(bs, cs, strict=True):
             name = f"load.{c.name}.{key.removeprefix('max_').removeprefix('min_')}"
-            if key == "max_error_rate":
+            relative = key in _RELATIVE or (parsed is not None and parsed[0] == "ratio")
+            if relative and b is None:
+                g = _no_baseline(suite, name, key, float(value))
+            elif key == "max_error_rate":
                 g = _error_rate(suite, name, c, float(value))
             elif key == "min_throughput_ratio":
+                assert b is not None
                 g = _throughput(suite, name, b, c, float(value))
             elif key == "min_slo_attainment":
                 g = attainment_gate(suite, name, c.samples, slo, float(value))
@@ -103,17 +111,25 @@ def compare_load(baseline: LoadResult, candidate: LoadResult, gates_cfg: Mapping
                 g = percentile_gate(suite, name, c.samples, parsed[1], parsed[2], float(value), seed=seed,
                                     n_resamples=boots)
             else:
-                assert parsed is not None
+                assert parsed is not None and b is not None
                 g = ratio_gate(suite, name, b.samples, c.samples, parsed[1], parsed[2], float(value), seed=seed,
                                n_resamples=boots)
             out.append(_noted(g, cut))
     if "min_capacity_ratio" in cfg:
+        threshold = float(cfg["min_capacity_ratio"])
         if not slo:
-            out.append(GateResult(suite, "load.capacity_ratio", None, float(cfg["min_capacity_ratio"]), ">=", 0,
-                                  "error", message="min_capacity_ratio needs `slo: {ttft_ms, tpot_ms, e2el_ms}`"))
+            out.append(GateResult(suite, "load.capacity_ratio", None, threshold, ">=", 0, "error",
+                                  message="min_capacity_ratio needs `slo: {ttft_ms, tpot_ms, e2el_ms}`"))
+        elif baseline is None:
+            out.append(_no_baseline(suite, "load.capacity_ratio", "min_capacity_ratio", threshold))
         else:
-            out.append(_noted(_capacity(suite, bs, cs, slo, float(cfg["min_capacity_ratio"])), cut))
+            out.append(_noted(_capacity(suite, list(baseline.stages), cs, slo, threshold), cut))
     return out
+
+
+def _no_baseline(suite: str, gate: str, key: str, threshold: float) -> GateResult:
+    return GateResult(suite, gate, None, threshold, ">=" if key.startswith("min_") else "<=", 0, "insufficient",
+                      message="no live baseline was load-tested (recorded baseline): nothing to compare with")
 
 
 def _noted(g: GateResult, note: str) -> GateResult:

@@ -126,11 +126,11 @@ class ChatUser(FastHttpUser):
             STATE.seq += 1
         request = PLAN.requests[ORDER[seq % len(ORDER)]]
         fault = self.send(seq, request, stage, queue_ms)
-        if fault is not None and PLAN.pause_after_failure_s > 0:
+        if fault is not None and PLAN.open_loop is None and PLAN.pause_after_failure_s > 0:
             gevent.sleep(PLAN.pause_after_failure_s)  # a dead server must not turn the loop into a busy spin
 
     def send(self, seq: int, request: PlanRequest, stage: int, queue_ms: float) -> str | None:
-        body = json.dumps(request.body, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(request.body)  # ASCII-escaped: the byte length can never disagree with the text
         wall, t0 = time.time(), time.monotonic()
         trace = StreamTrace(t0)
         status: int | None = None
@@ -200,7 +200,7 @@ def _head_fault(resp: Any, status: int | None) -> tuple[str | None, str | None]:
         except Exception as exc:  # the error body itself may be cut
             detail = f"{type(exc).__name__}: {exc}"[:300]
         return classify_status(status), f"HTTP {status}: {detail}"
-    ctype = (resp.headers or {}).get("content-type", "") if resp.headers is not None else ""
+    ctype = resp.headers.get("content-type", "") if resp.headers is not None else ""
     if "text/event-stream" not in ctype:
         return "bad_response", f"expected a text/event-stream, got content-type {ctype!r}"
     return None, None

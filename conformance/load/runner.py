@@ -15,6 +15,8 @@ order and, in open-loop mode, the same arrival schedule — then gate them with 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import math
 import os
@@ -25,20 +27,27 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from conformance.endpoints.config import EndpointConfig
 from conformance.errors import ConformanceError
+from conformance.gates import GateResult
 from conformance.goldens.model import Case
 from conformance.load.compare import compare_load
 from conformance.load.plan import PLAN_ENV, LoadPlan, OpenLoop, PlanError, PlanRequest, Stage, build_body, chat_url
 from conformance.load.stats import LoadResult, all_stage_stats, read_records
 from conformance.load.vllm_metrics import metrics_by_stage
 
+if TYPE_CHECKING:
+    from conformance.suite import Suite
+
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+#: Keys of a suite's ``load:`` section.
+LOAD_KEYS = frozenset({"stages", "gates", "slo", "seed", "open_loop", "max_tokens", "ignore_eos", "processes",
+                       "deadline_s", "sample"})
 #: Time Locust needs to import, start and write its reports, on top of the stages and the drain.
 STARTUP_SLACK_S = 30.0
 KILL_GRACE_S = 5.0
@@ -109,18 +118,21 @@ def run_load(suite_cases: Sequence[Case], endpoint_cfg: EndpointConfig, stages: 
     """
     if endpoint_cfg.api_key_env:
         endpoint_cfg.api_key()  # fail here, with the variable's name, rather than inside the subprocess
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir).resolve()  # the child runs in out_dir: every path it gets must be absolute
     raw_dir = out_dir / "raw"
-    raw_dir.mkdir(exist_ok=True)
-    for stale in [*raw_dir.glob("records-*.jsonl"), raw_dir / "metrics.jsonl"]:
-        stale.unlink(missing_ok=True)
-    workers = processes if processes > 0 else 1
+    workers = _workers(processes, locust_args, open_loop is not None)
     plan = load_plan(suite_cases, endpoint_cfg, stages, raw_dir, seed=seed, open_loop=open_loop,
                      max_tokens=max_tokens, ignore_eos=ignore_eos, workers=workers,
                      pause_after_failure_s=pause_after_failure_s)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*raw_dir.glob("records-*.jsonl"), raw_dir / "metrics.jsonl"]:
+        stale.unlink(missing_ok=True)  # ours, from an earlier run into the same folder
     plan_path = plan.write(out_dir / "plan.json")
     stop_timeout = stop_timeout_s if stop_timeout_s is not None else plan.timeout_s + 1
-    deadline = deadline_s if deadline_s is not None else plan.total_s + stop_timeout + STARTUP_SLACK_S
+    # every drop in users waits (up to --stop-timeout) for the requests of the users it stops, like the end does
+    drops = sum(b.users < a.users for a, b in itertools.pairwise(plan.stages))
+    deadline = deadline_s if deadline_s is not None else (
+        plan.total_s + stop_timeout * (1 + drops) + STARTUP_SLACK_S)
     cmd = locust_command(plan, out_dir, stop_timeout_s=stop_timeout, processes=processes, locust_args=locust_args)
     env = {**os.environ, PLAN_ENV: str(plan_path), "PYTHONUNBUFFERED": "1"}
     log_path = out_dir / "locust.log"
@@ -145,6 +157,17 @@ def run_load(suite_cases: Sequence[Case], endpoint_cfg: EndpointConfig, stages: 
     return result
 
 
+def _workers(processes: int, locust_args: Sequence[str], open_loop: bool) -> int:
+    """How many processes share an open-loop schedule: ``--processes N`` or ``--expect-workers N``."""
+    args = list(locust_args)
+    if "--expect-workers" in args[:-1]:
+        return max(1, int(args[args.index("--expect-workers") + 1]))
+    if processes < 1 and open_loop:
+        raise PlanError("open-loop mode needs an explicit process count (processes=N, not -1): "
+                        "the arrival schedule is split between them")
+    return max(1, processes)
+
+
 def _wait(proc: subprocess.Popen[bytes], deadline: float, grace: float, tail: _Tail) -> str | None:
     """Wait for the child; at the deadline (or on Ctrl-C) stop its whole process group. Returns the signal used."""
     try:
@@ -152,10 +175,8 @@ def _wait(proc: subprocess.Popen[bytes], deadline: float, grace: float, tail: _T
             if time.monotonic() >= deadline:
                 return _stop_group(proc, grace)
             tail.poll()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
-                pass
         tail.poll()
         return None
     except BaseException:
@@ -177,10 +198,8 @@ def _stop_group(proc: subprocess.Popen[bytes], grace: float) -> str:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _tail(path: Path, limit: int = 4000) -> str:
@@ -221,6 +240,44 @@ class _Tail:
                                    self.requests, self.failures))
 
 
+@dataclass(frozen=True)
+class SuiteLoad:
+    """Both load runs of one suite and their gates; ``baseline`` is None when only recordings remain of it."""
+
+    baseline: LoadResult | None
+    candidate: LoadResult
+    gates: list[GateResult]
+
+    def lines(self) -> list[str]:
+        runs = [r for r in (self.baseline, self.candidate) if r is not None]
+        return [line for r in runs for line in r.lines()] + [g.line() for g in self.gates]
+
+
+def run_suite_load(suite: Suite, baseline: EndpointConfig | None, candidate: EndpointConfig, out_dir: Path, *,
+                   progress: Callable[[LoadProgress], None] | None = None,
+                   locust_args: Sequence[str] = ()) -> SuiteLoad:
+    """Run a suite's ``load:`` section (stages, gates, slo, seed, open_loop, max_tokens, ignore_eos, processes,
+    deadline_s) against the baseline, then the candidate — same seed, same prompt order, same schedule — into
+    ``out_dir/baseline`` and ``out_dir/candidate``, and gate them. ``baseline=None`` runs the candidate alone."""
+    cfg = dict(suite.config.get("load") or {})
+    unknown = set(cfg) - LOAD_KEYS
+    if unknown:
+        raise PlanError(f"suite {suite.system}: unknown key(s) under load: {sorted(unknown)}; "
+                        f"known: {sorted(LOAD_KEYS)}")
+    if not cfg.get("stages"):
+        raise PlanError(f"suite {suite.system}: load.stages is missing — load targets and stages must be explicit")
+    gates_cfg = dict(cfg.get("gates") or {})
+    slo = cfg.get("slo") or gates_cfg.get("slo")
+    common: dict[str, Any] = {
+        "seed": int(cfg.get("seed", 0)), "open_loop": cfg.get("open_loop"), "max_tokens": cfg.get("max_tokens"),
+        "ignore_eos": bool(cfg.get("ignore_eos", False)), "slo": slo, "processes": int(cfg.get("processes", 1)),
+        "deadline_s": cfg.get("deadline_s"), "locust_args": locust_args, "progress": progress,
+    }
+    base = run_load(suite.cases, baseline, cfg["stages"], out_dir / "baseline", **common) if baseline else None
+    cand = run_load(suite.cases, candidate, cfg["stages"], out_dir / "candidate", **common)
+    return SuiteLoad(base, cand, compare_load(base, cand, gates_cfg, suite=suite.system, slo=slo))
+
+
 def sample_responses(load_result: LoadResult, n: int, seed: int = 0) -> list[tuple[str, str]]:
     """Up to ``n`` answered (case_id, text) pairs drawn without replacement with ``seed`` — answers produced under
     load, to run through the suite's per-case checks ("quality under load")."""
@@ -233,4 +290,5 @@ def sample_responses(load_result: LoadResult, n: int, seed: int = 0) -> list[tup
     return [(str(answered[i]["case_id"]), str(answered[i].get("text") or "")) for i in pick]
 
 
-__all__ = ["LoadError", "LoadProgress", "LoadResult", "compare_load", "load_plan", "run_load", "sample_responses"]
+__all__ = ["LoadError", "LoadProgress", "LoadResult", "SuiteLoad", "compare_load", "load_plan", "run_load",
+           "run_suite_load", "sample_responses"]

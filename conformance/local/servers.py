@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -68,6 +69,12 @@ def serving(ep: EndpointConfig, timeout: float = 1.0) -> bool:
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _port(ep: EndpointConfig) -> int:
@@ -144,6 +151,15 @@ def stop(name: str, grace_s: float = 5.0) -> bool:
     return True
 
 
+def _wait_serving(ep: EndpointConfig, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if serving(ep, timeout=2.0):
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def status(ep: EndpointConfig) -> str:
     """One line: serving / started-but-not-answering / stopped."""
     state = _read_state(ep.name)
@@ -165,6 +181,13 @@ def ensure_up(endpoints: list[EndpointConfig]) -> list[str]:
     for ep in endpoints:
         if not ep.local or serving(ep):
             continue
+        if _port_open(_port(ep)):
+            # something listens but does not answer quickly: usually our server busy with a long generation
+            # (llama-cpp-python answers one request at a time) — wait for it rather than start a second one
+            if _wait_serving(ep, 60.0):
+                continue
+            raise EndpointError(ep.name, f"port {_port(ep)} is taken by a process that does not answer "
+                                         f"{ep.base_url}/models; stop it (`conformance local down`) or change the port")
         with open(_state_file(ep.name).with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not serving(ep):

@@ -1,26 +1,27 @@
 """Legal drafting and contract review: the candidate must keep answering, with the same legal terms.
 
-Thin by design: the plugin parametrizes ``case`` from goldens/legal, replays baseline and candidate once per run
-and hands each test their responses; the checks are pure functions from ``conformance.checks``.
+Thin by design: the plugin parametrizes ``case`` from goldens/legal and replays baseline and candidate once per run;
+``conformance.evaluate`` picks the checks suite.yaml asks for; these tests only record and assert.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from conformance import Case, Response, assert_check, assert_gates
-from conformance.checks.availability import answered, availability_gates
-from conformance.suite import Suite
+from conformance import assert_gates
+from conformance.checks.availability import answered
+from conformance.evaluate import CaseView, SuiteData, suite_gates, terms_check, views_from
 
 
-def test_answered(case: Case, baseline: Response, candidate: Response, conformance_record: Any) -> None:
-    result = answered(baseline, candidate)
-    conformance_record.check(case, result)
-    assert_check(result)
+def test_answered(case_view: CaseView, conformance_record: Any) -> None:
+    conformance_record.verify(case_view.case, answered(case_view.baseline, case_view.candidate))
 
 
-def test_gates(suite: Suite, suite_responses: dict[str, Any], conformance_record: Any) -> None:
-    gates = availability_gates(suite.system, list(suite_responses["baseline"].values()),
-                               list(suite_responses["candidate"].values()), suite.gates.get("availability"))
+def test_terms(suite_data: SuiteData, case_view: CaseView, conformance_record: Any) -> None:
+    conformance_record.verify(case_view.case, terms_check(suite_data, case_view))
+
+
+def test_gates(suite_data: SuiteData, suite_responses: dict[str, Any], conformance_record: Any) -> None:
+    gates = suite_gates(suite_data, views_from(suite_responses))
     conformance_record.gates(gates)
     assert_gates(gates)

@@ -91,7 +91,10 @@ def test_required_and_forbidden_terms() -> None:
     # a required glossary term is satisfied by its accepted variant
     assert term_findings("", "丙方承担连带清偿责任。", G, required=["连带责任"]).passed
     r = term_findings("", "", G, required=["定金"])
-    assert "the baseline misses it too" in only(r, "required_missing").message
+    assert "the baseline misses it too" in only(r, "required_missing_shared").message
+    assert r.passed  # both miss it: reported, but not a migration regression
+    r = term_findings("定金为总价的20%。", "订金为总价的20%。", G, forbidden=["订金"], required=["定金"])
+    assert not r.passed and {"required_missing", "forbidden_present"} <= set(kinds(r))
 
 
 def test_near_miss_fires_on_a_misspelt_term_only() -> None:
@@ -144,7 +147,7 @@ def test_findings_never_raise_and_offsets_point_at_the_snippets(base: str, cand:
             assert_points_at(cand, f.candidate)
         if f.baseline is not None:
             assert_points_at(base, f.baseline)
-    assert r.passed == (not r.findings)
+    assert r.passed == all(f.kind.endswith("_shared") for f in r.findings)
 
 
 @given(any_text)
@@ -157,7 +160,9 @@ def test_near_miss_spans_point_into_the_text(text: str) -> None:
 
 def test_none_outputs_are_empty_text() -> None:
     assert term_findings(None, None, G).passed
-    assert kinds(term_findings(None, None, G, required=["定金"])) == ["required_missing"]
+    both_miss = term_findings(None, None, G, required=["定金"])
+    assert kinds(both_miss) == ["required_missing_shared"]
+    assert both_miss.passed and both_miss.details["shared_expectation_failures"] == 1
 
 
 # --- suite gate ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from conformance.load.plan import (
     prompt_order,
     stage_at,
 )
-from conformance.load.runner import load_plan
+from conformance.load.runner import load_plan, run_load
 
 CASES = [Case(system="s", set_name="set", id=f"c{i}", messages=({"role": "user", "content": f"q{i}"},),
               params={"temperature": 0, "max_tokens": 64}) for i in range(3)]
@@ -114,6 +114,13 @@ def test_open_loop_needs_rates_and_known_arrivals() -> None:
         load_plan(CASES, endpoint(), [{"users": 2, "duration_s": 1}], Path("raw"), open_loop={})
     with pytest.raises(PlanError, match="arrival"):
         OpenLoop.from_dict({"arrival": "uniform"})
+
+
+def test_open_loop_refuses_an_unknown_number_of_processes(tmp_path: Path) -> None:
+    stages = [{"users": 2, "duration_s": 1, "rate_rps": 3}]
+    with pytest.raises(PlanError, match="explicit process count"):
+        run_load(CASES, endpoint(), stages, tmp_path, open_loop={}, processes=-1)
+    assert not (tmp_path / "plan.json").exists()
 
 
 def test_plan_round_trips_and_holds_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +23,13 @@ from conformance.goldens.model import Case
 from conformance.load.runner import LoadError, LoadProgress, compare_load, run_load, sample_responses
 from conformance.load.stats import LoadResult, read_records
 from conformance.testing import Behaviour, FaultServer
+from tests.load.support import serve_text, vllm_text
 
 TEXT = "abcdefghijklmnopqrstuvwxyz012345"  # 8 token chunks of 4 characters
 TTFT_MS, ITL_MS = 20.0, 5.0
 STAGES = [{"users": 1, "spawn_rate": 1, "duration_s": 2}, {"users": 2, "spawn_rate": 2, "duration_s": 2}]
-CASES = [Case(system="legal", set_name="s", id=f"case-{i}", messages=({"role": "user", "content": f"q{i}"},),
-              params={"temperature": 0, "max_tokens": 16}) for i in range(3)]
+CASES = [Case(system="legal", set_name="s", id=f"case-{i}", params={"temperature": 0, "max_tokens": 16},
+              messages=({"role": "user", "content": f"起草定金条款 {i}"},)) for i in range(3)]
 KEY_ENV, KEY = "LOAD_TEST_KEY", "sk-load-test-secret"
 
 
@@ -37,12 +40,12 @@ class Run:
     progress: list[LoadProgress]
 
 
-def run_against(behaviour: Behaviour, out: Path, **kw: object) -> Run:
+def run_against(behaviour: Behaviour, out: Path, metrics_url: str | None = None, **kw: object) -> Run:
     progress: list[LoadProgress] = []
     with FaultServer(behaviour) as srv, pytest.MonkeyPatch.context() as mp:
         mp.setenv(KEY_ENV, KEY)
         cfg = EndpointConfig(name=out.name, base_url=srv.base_url, model="fault-model", api_key_env=KEY_ENV,
-                             timeout_s=5)
+                             timeout_s=5, metrics_url=metrics_url)
         result = run_load(CASES, cfg, STAGES, out, seed=7, progress=progress.append, **kw)  # type: ignore[arg-type]
     return Run(srv, result, progress)
 
@@ -50,7 +53,8 @@ def run_against(behaviour: Behaviour, out: Path, **kw: object) -> Run:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     out = tmp_path_factory.mktemp("load") / "baseline"
-    yield run_against(Behaviour(text=TEXT, chunk_chars=4, ttft_ms=TTFT_MS, itl_ms=ITL_MS), out)
+    with serve_text(vllm_text(running=3, old=True)) as metrics_url:
+        yield run_against(Behaviour(text=TEXT, chunk_chars=4, ttft_ms=TTFT_MS, itl_ms=ITL_MS), out, metrics_url)
 
 
 def test_raw_records_time_every_request(baseline: Run) -> None:
@@ -86,12 +90,20 @@ def test_stage_statistics_are_ours_from_the_records(baseline: Run) -> None:
     assert baseline.progress and baseline.progress[-1].requests == baseline.result.records
 
 
+def test_server_metrics_are_scraped_around_each_stage(baseline: Run) -> None:
+    for stage in baseline.result.stages:
+        assert stage.server is not None and stage.server.scrapes >= 1 and stage.server.failed_scrapes == 0
+        assert stage.server.running_max == 3 and stage.server.kv_metric == "vllm:gpu_cache_usage_perc"
+        assert stage.server.ttft_n == 0  # the page never changes: no request was counted in between
+
+
 def test_the_key_travels_in_the_header_never_in_the_plan(baseline: Run) -> None:
     assert baseline.server.requests
     assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in baseline.server.requests)
     body = baseline.server.requests[0].body
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert "ignore_eos" not in body and body["model"] == "fault-model"
+    assert body["messages"][0]["content"].startswith("起草定金条款")  # CJK prompts arrive intact
     out = baseline.result.out_dir
     assert KEY not in (out / "plan.json").read_text() and KEY not in (out / "load_result.json").read_text()
 
@@ -142,3 +154,10 @@ def test_locust_that_cannot_start_is_an_error_not_an_empty_pass(tmp_path: Path) 
     cfg = EndpointConfig(name="x", base_url="http://127.0.0.1:9/v1", model="m")
     with pytest.raises(LoadError, match="before sending any request"):
         run_load(CASES, cfg, STAGES, tmp_path, locust_args=["--no-such-flag"])
+
+
+def test_the_pytest_side_never_imports_locust_or_gevent() -> None:
+    code = ("import sys, conformance.load.runner, conformance.checks.latency; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'locust', 'gevent', 'geventhttpclient'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"

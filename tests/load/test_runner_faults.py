@@ -8,11 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conformance.endpoints.config import EndpointConfig
-from conformance.goldens.model import Case
-from conformance.load.plan import OpenLoop, Stage, arrival_schedule
-from conformance.load.runner import LoadProgress, _stop_group, compare_load, run_load
+from conformance.goldens.model import Case, GoldenSet
+from conformance.load.plan import OpenLoop, PlanError, Stage, arrival_schedule
+from conformance.load.runner import LoadProgress, _stop_group, compare_load, run_load, run_suite_load
 from conformance.load.stats import read_records
+from conformance.suite import Suite
 from conformance.testing import Behaviour, FaultServer
 
 CASES = [Case(system="legal", set_name="s", id=f"case-{i}", messages=({"role": "user", "content": f"q{i}"},),
@@ -38,8 +41,15 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+def suite_with(load: dict[str, object]) -> Suite:
+    golden = GoldenSet(system="legal", name="s", owner="@t", path=Path("s.yaml"), cases=tuple(CASES))
+    return Suite(system="legal", dir=Path("."), root=Path("."), config={"system": "legal", "load": load},
+                 sets=(golden,))
+
+
 def test_a_server_killed_mid_stage_fails_that_stage_by_fault_class(tmp_path: Path) -> None:
-    stages = [{"users": 2, "duration_s": 2}, {"users": 2, "duration_s": 2}]
+    suite = suite_with({"stages": [{"users": 2, "duration_s": 2}, {"users": 2, "duration_s": 2}], "seed": 1,
+                        "gates": {"max_error_rate": 0.01, "min_throughput_ratio": 0.9}})
     srv = FaultServer(Behaviour(text="abcdefgh" * 4, chunk_chars=4, ttft_ms=10, itl_ms=10)).start()
     killed_at: list[float] = []
 
@@ -51,19 +61,31 @@ def test_a_server_killed_mid_stage_fails_that_stage_by_fault_class(tmp_path: Pat
     try:
         cfg = EndpointConfig(name="dying", base_url=srv.base_url, model="m", timeout_s=3)
         started = time.monotonic()
-        res = run_load(CASES, cfg, stages, tmp_path, seed=1, progress=kill_in_stage_two)
+        # the retired baseline has only recordings left: the candidate is load-tested alone
+        run = run_suite_load(suite, None, cfg, tmp_path, progress=kill_in_stage_two)
         assert time.monotonic() - started < 15
     finally:
         srv.stop()
-    assert killed_at and res.killed is None
+    res = run.candidate
+    assert killed_at and res.killed is None and run.baseline is None
     s1, s2 = res.stages
     assert s1.failures == {} and s1.ok > 0
     assert s2.ok < s2.requests and set(s2.failures) <= {"connection", "truncated_stream"}
-    # only the candidate's error rate is read by this gate, so the run can stand on both sides
-    gates = {g.gate: g for g in compare_load(res, res, {"max_error_rate": 0.01})}
+    gates = {g.gate: g for g in run.gates}
     assert gates["load.stage1.error_rate"].verdict == "pass"
     failed = gates["load.stage2.error_rate"]
-    assert failed.verdict == "fail" and "connection×" in failed.message
+    assert failed.verdict == "fail" and "connection×" in failed.message and failed.suite == "legal"
+    assert gates["load.stage1.throughput_ratio"].verdict == "insufficient"  # nothing live to compare with
+    assert any(line.startswith("✗ legal.load.stage2.error_rate") for line in run.lines())
+
+
+def test_suite_load_config_is_checked_before_anything_runs(tmp_path: Path) -> None:
+    cfg = EndpointConfig(name="x", base_url="http://127.0.0.1:9/v1", model="m")
+    with pytest.raises(PlanError, match="unknown key"):
+        run_suite_load(suite_with({"stages": [{"users": 1, "duration_s": 1}], "users": 4}), None, cfg, tmp_path)
+    with pytest.raises(PlanError, match="stages"):
+        run_suite_load(suite_with({"gates": {"max_error_rate": 0}}), None, cfg, tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_deadline_stops_a_hung_run_and_its_process_group(tmp_path: Path) -> None:

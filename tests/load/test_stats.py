@@ -17,8 +17,8 @@ from conformance.load.stats import LoadResult, all_stage_stats, read_records, st
 STAGES = (Stage(2, 10.0), Stage(4, 10.0))
 
 
-def record(seq: int, stage: int, *, ttft: float = 50.0, e2el: float = 250.0, n_out: int = 21,
-           fault: str | None = None, finish: str = "stop", text: str = "answer", source: str = "usage") -> dict[str, Any]:
+def record(seq: int, stage: int, *, ttft: float = 50.0, e2el: float = 250.0, n_out: int = 21, fault: str | None = None,
+           finish: str = "stop", text: str = "answer", source: str = "usage") -> dict[str, Any]:
     ok = fault is None
     return {"seq": seq, "case_id": f"c{seq % 3}", "stage": stage, "worker": 1, "t_start": 1000.0 + seq,
             "t_offset_s": stage * 10.0 + 0.1, "elapsed_ms": e2el, "queue_ms": 0.0, "status": 200 if ok else 503,

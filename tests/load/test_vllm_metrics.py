@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import math
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,28 +19,7 @@ from conformance.load.vllm_metrics import (
     snapshot,
     stage_server_metrics,
 )
-
-BOUNDS = ("0.001", "0.005", "0.01", "0.02", "0.04", "0.06", "0.08", "0.1", "0.25", "0.5", "+Inf")
-
-
-def vllm_text(*, running: float = 3, waiting: float = 1, kv: float = 0.42, preempt: float = 0,
-              ttft: tuple[int, ...] = (0, 0, 2, 5, 9, 10, 10, 10, 10, 10, 10), old: bool = False,
-              engines: int = 1) -> str:
-    """A /metrics page shaped like vLLM's (one label set per engine)."""
-    kv_name = "vllm:gpu_cache_usage_perc" if old else "vllm:kv_cache_usage_perc"
-    lines = ["# HELP vllm:num_requests_running Number of requests in model execution batches.",
-             "# TYPE vllm:num_requests_running gauge"]
-    for e in range(engines):
-        lab = f'engine="{e}",model_name="meta-llama/Llama-3.1-8B-Instruct"'
-        lines += [f"vllm:num_requests_running{{{lab}}} {running}", f"vllm:num_requests_waiting{{{lab}}} {waiting}",
-                  f"{kv_name}{{{lab}}} {kv}", f"vllm:num_preemptions_total{{{lab}}} {preempt}",
-                  "# TYPE vllm:time_to_first_token_seconds histogram"]
-        lines += [f'vllm:time_to_first_token_seconds_bucket{{{lab},le="{b}"}} {c}.0'
-                  for b, c in zip(BOUNDS, ttft, strict=True)]
-        lines += [f"vllm:time_to_first_token_seconds_count{{{lab}}} {ttft[-1]}.0",
-                  f"vllm:time_to_first_token_seconds_sum{{{lab}}} 0.31"]
-    lines.append("python_gc_objects_collected_total{generation=\"0\"} 1234.0")
-    return "\n".join(lines) + "\n"
+from tests.load.support import serve_text, vllm_text
 
 
 def test_snapshot_reads_the_gauges_counters_and_histogram() -> None:
@@ -86,7 +62,7 @@ def test_a_restarted_server_does_not_give_negative_counts() -> None:
     assert m.preemptions == 2 and m.ttft_n == 10
 
 
-_label_value = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_label_value = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 
 
 @given(st.lists(st.tuples(st.from_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]{0,20}", fullmatch=True),
@@ -97,40 +73,19 @@ def test_parse_round_trips_rendered_samples(samples: list[tuple[str, dict[str, s
     def esc(v: str) -> str:
         return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
+    def num(v: float) -> str:
+        return {math.inf: "+Inf", -math.inf: "-Inf"}.get(v, repr(v))
+
     text = "# HELP x y\n" + "".join(
-        f"{name}{{{','.join(f'{k}={chr(34)}{esc(v)}{chr(34)}' for k, v in labels.items())}}} {value!r}\n"
-        if labels else f"{name} {value!r} 1700000000000\n" for name, labels, value in samples)
-    text = text.replace("inf", "Inf")
+        f"{name}{{{','.join(f'{k}={chr(34)}{esc(v)}{chr(34)}' for k, v in labels.items())}}} {num(value)}\n"
+        if labels else f"{name} {num(value)} 1700000000000\n" for name, labels, value in samples)
     parsed = parse_prometheus(text)
     assert parsed == [MetricSample(n, tuple(lab.items()), v) for n, lab, v in samples]
 
 
-@pytest.fixture
-def metrics_server() -> Iterator[str]:
-    body = vllm_text().encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-def test_fetch_and_summarise_a_scrape_log(metrics_server: str, tmp_path: Path) -> None:
-    text = fetch(metrics_server)
+def test_fetch_and_summarise_a_scrape_log(tmp_path: Path) -> None:
+    with serve_text(vllm_text()) as url:
+        text = fetch(url)
     assert snapshot(parse_prometheus(text)).running == 3
     log = tmp_path / "metrics.jsonl"
     rows = [{"t": 0.0, "stage": 0, "text": text}, {"t": 1.0, "stage": 0, "text": None, "error": "timeout"},

@@ -28,7 +28,7 @@ def _complete(eps: EndpointsFile, name: str, case: Case = CASE):  # type: ignore
 
 
 def test_streamed_answer_has_timings_and_text(live_servers: EndpointsFile) -> None:
-    resp = _complete(live_servers, "local-baseline")
+    resp = _complete(live_servers, "test-baseline")
     assert resp.ok, resp.describe_failure()
     assert resp.text and resp.finish_reason in ("stop", "length")
     assert 0 < resp.ttfc_ms <= resp.ttft_ms <= resp.e2e_ms  # type: ignore[operator]
@@ -36,7 +36,7 @@ def test_streamed_answer_has_timings_and_text(live_servers: EndpointsFile) -> No
 
 
 def test_deterministic_at_temperature_zero(live_servers: EndpointsFile) -> None:
-    first, second = _complete(live_servers, "local-baseline"), _complete(live_servers, "local-baseline")
+    first, second = _complete(live_servers, "test-baseline"), _complete(live_servers, "test-baseline")
     assert first.text == second.text
 
 
@@ -48,14 +48,14 @@ def test_candidate_is_a_different_quantization(live_servers: EndpointsFile) -> N
     for i, p in enumerate(prompts):
         case = dataclasses.replace(CASE, id=f"p{i}", messages=({"role": "user", "content": p},),
                                    params={**CASE.params, "max_tokens": 24})
-        base, cand = _complete(live_servers, "local-baseline", case), _complete(live_servers, "local-candidate", case)
+        base, cand = _complete(live_servers, "test-baseline", case), _complete(live_servers, "test-candidate", case)
         assert base.ok and cand.ok
         diffs += base.text != cand.text
     assert diffs >= 1
 
 
 def test_preflight_suggests_the_served_name(live_servers: EndpointsFile) -> None:
-    wrong = dataclasses.replace(live_servers.get("local-candidate"), model="SmolLM2-135M-Q4_0-Local")
+    wrong = dataclasses.replace(live_servers.get("test-candidate"), model="SmolLM2-135M-Q4_0-Local")
     (result,) = check_all([wrong])
     assert result.status == "model_missing"
     assert result.suggestions[0] == "smollm2-135m-instruct-q4_0"

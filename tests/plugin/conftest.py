@@ -5,13 +5,6 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import pytest
-
-from tests.support.live import live_servers, pytest_collection_modifyitems, repo_endpoints
-
-__all__ = ["live_servers", "make_repo", "pytest_collection_modifyitems", "repo_endpoints"]
-
-
 PYPROJECT = """
 [tool.pytest.ini_options]
 addopts = "-p no:locust -p no:cacheprovider"
@@ -50,7 +43,7 @@ cases:
 """
 
 
-def make_repo(root: Path, endpoints_yaml: str, system: str = "demo", golden: str = GOLDEN) -> Path:
+def make_suite_repo(root: Path, endpoints_yaml: str, system: str = "demo", golden: str = GOLDEN) -> Path:
     """pyproject + endpoints.yaml + goldens/<system>/smoke.yaml + suites/<system>/{suite.yaml,test_<system>.py}."""
     (root / "pyproject.toml").write_text(PYPROJECT)
     (root / "endpoints.yaml").write_text(textwrap.dedent(endpoints_yaml))
@@ -62,8 +55,3 @@ def make_repo(root: Path, endpoints_yaml: str, system: str = "demo", golden: str
     (s / "suite.yaml").write_text(f"system: {system}\ngates:\n  availability: {{max_error_rate: 0.0}}\n")
     (s / f"test_{system}.py").write_text(SUITE_TEST)
     return root
-
-
-@pytest.fixture
-def repo(pytester: pytest.Pytester) -> Path:
-    return pytester.path

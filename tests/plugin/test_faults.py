@@ -7,13 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from conformance.cli import main as cli
 from conformance.testing.faultserver import Behaviour, FaultServer
-from tests.plugin.conftest import make_repo
+from tests.plugin.conftest import make_suite_repo
 
 
 def endpoints(old: FaultServer, new: FaultServer, **extra: str) -> str:
@@ -25,7 +24,7 @@ def endpoints(old: FaultServer, new: FaultServer, **extra: str) -> str:
 
 def test_retired_baseline_falls_back_to_recordings(pytester: pytest.Pytester) -> None:
     with FaultServer(Behaviour(text="old answer"), models=["m"]) as old, FaultServer(models=["m"]) as new:
-        repo = make_repo(pytester.path, endpoints(old, new))
+        repo = make_suite_repo(pytester.path, endpoints(old, new))
         assert cli(["--root", str(repo), "record", "--system", "demo", "--endpoint", "old", "--quiet"]) == 0
     with FaultServer(models_behaviour=Behaviour(status=503)) as retired, FaultServer(models=["m"]) as new:
         (repo / "endpoints.yaml").write_text(endpoints(retired, new))
@@ -43,7 +42,7 @@ def test_retired_baseline_falls_back_to_recordings(pytester: pytest.Pytester) ->
 
 def test_recording_with_other_sampling_params_is_refused(pytester: pytest.Pytester) -> None:
     with FaultServer(models=["m"]) as old, FaultServer(models=["m"]) as new:
-        repo = make_repo(pytester.path, endpoints(old, new))
+        repo = make_suite_repo(pytester.path, endpoints(old, new))
         assert cli(["--root", str(repo), "record", "--system", "demo", "--endpoint", "old", "--quiet"]) == 0
         golden = repo / "goldens" / "demo" / "smoke.yaml"
         golden.write_text(golden.read_text().replace("max_tokens: 6", "max_tokens: 6, temperature: 0.7"))
@@ -64,7 +63,7 @@ def test_failing_candidate_is_reported_per_case_and_gated(pytester: pytest.Pytes
         return Behaviour()
 
     with FaultServer(models=["m"]) as old, FaultServer(flaky, models=["m"]) as new:
-        make_repo(pytester.path, endpoints(old, new))
+        make_suite_repo(pytester.path, endpoints(old, new))
         result = pytester.runpytest_subprocess("suites/demo")
     result.assert_outcomes(passed=1, failed=3)
     result.stdout.fnmatch_lines([
@@ -81,7 +80,7 @@ GOLDEN_10 = "set: slow\nowner: '@t'\ncases:\n" + "".join(f"  - {{id: c{i:02d}, p
 
 def test_interrupted_run_keeps_responses_and_resumes(pytester: pytest.Pytester) -> None:
     with FaultServer(Behaviour(ttft_ms=250), models=["m"]) as old, FaultServer(models=["m"]) as new:
-        repo = make_repo(pytester.path, endpoints(old, new, max_concurrency="1"), golden=GOLDEN_10)
+        repo = make_suite_repo(pytester.path, endpoints(old, new, max_concurrency="1"), golden=GOLDEN_10)
         cmd = [sys.executable, "-m", "pytest", "suites/demo", "--conformance-run-id", "r1", "-p", "no:cacheprovider"]
         proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         responses = repo / "reports" / "r1" / "responses" / "old.main.jsonl"

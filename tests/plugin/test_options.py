@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin.conftest import make_repo
+from tests.plugin.conftest import make_suite_repo
 
 ENDPOINTS = """
 defaults: {baseline: old, candidate: new}
@@ -24,7 +24,7 @@ def _no_traceback(result: pytest.RunResult) -> None:
 
 @pytest.fixture
 def repo(pytester: pytest.Pytester) -> Path:
-    return make_repo(pytester.path, ENDPOINTS)
+    return make_suite_repo(pytester.path, ENDPOINTS)
 
 
 def test_defaults_come_from_endpoints_yaml(pytester: pytest.Pytester, repo: Path) -> None:

@@ -8,36 +8,16 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main as cli
-from tests.plugin.conftest import make_repo
+from tests.plugin.conftest import make_suite_repo
+from tests.support.live import LIVE_YAML
 
 pytestmark = pytest.mark.live
 
-LOCAL = """
-defaults: {baseline: local-baseline, candidate: local-candidate}
-endpoints:
-  local-baseline:
-    base_url: http://127.0.0.1:8411/v1
-    model: smollm2-135m-instruct-q4_1
-    max_concurrency: 1
-    local: {quant: Q4_1}
-  local-candidate:
-    base_url: http://127.0.0.1:8412/v1
-    model: smollm2-135m-instruct-q4_0
-    max_concurrency: 1
-    local: {quant: Q4_0}
-  old-model:
-    base_url: http://127.0.0.1:8421/v1
-    model: smollm2-135m-instruct-q4_1
-    local: {quant: Q4_1}
-  typo-candidate:
-    base_url: http://127.0.0.1:8412/v1
-    model: SmolLM2-135M-Q4_0-Local
-"""
 
 
 @pytest.fixture
 def live_repo(pytester: pytest.Pytester, live_servers: object) -> Path:
-    return make_repo(pytester.path, LOCAL)
+    return make_suite_repo(pytester.path, LIVE_YAML)
 
 
 def _summary(root: Path) -> dict:  # type: ignore[type-arg]
@@ -48,22 +28,22 @@ def test_suite_runs_and_writes_the_report_folder(pytester: pytest.Pytester, live
     result = pytester.runpytest_subprocess("suites/demo", "-v")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines([
-        "*baseline local-baseline vs candidate local-candidate*",
+        "*baseline test-baseline vs candidate test-candidate*",
         "*test_answered?alpha? PASSED*",
         "*demo: 4 passed; endpoint faults: none*",
         "*✓ demo.availability.error_rate 0 <= 0 (n=3, 95% CI 0.000–0.561)*",
     ])
     summary = _summary(live_repo)
     assert summary["suites"]["demo"]["tests"] == {"passed": 4}
-    assert summary["preflight"]["local-candidate"]["served"] == ["smollm2-135m-instruct-q4_0"]
+    assert summary["preflight"]["test-candidate"]["served"] == ["smollm2-135m-instruct-q4_0"]
     responses = list((live_repo / "reports" / "latest" / "responses").glob("*.jsonl"))
-    assert sorted(p.name.split(".")[0] for p in responses) == ["local-baseline", "local-candidate"]
+    assert sorted(p.name.split(".")[0] for p in responses) == ["test-baseline", "test-candidate"]
 
 
 def test_k_filter_replays_only_selected_cases(pytester: pytest.Pytester, live_repo: Path) -> None:
     result = pytester.runpytest_subprocess("suites/demo", "-k", "beta or gates")
     result.assert_outcomes(passed=2)
-    lines = (live_repo / "reports" / "latest" / "responses" / "local-candidate.main.jsonl").read_text().splitlines()
+    lines = (live_repo / "reports" / "latest" / "responses" / "test-candidate.main.jsonl").read_text().splitlines()
     assert [json.loads(line)["case_id"] for line in lines] == ["beta"]
 
 
@@ -75,30 +55,30 @@ def test_xdist_two_workers(pytester: pytest.Pytester, live_repo: Path) -> None:
 
 
 def test_wrong_candidate_model_stops_at_preflight(pytester: pytest.Pytester, live_repo: Path) -> None:
-    result = pytester.runpytest_subprocess("suites/demo", "--candidate", "typo-candidate")
+    result = pytester.runpytest_subprocess("suites/demo", "--candidate", "test-typo-candidate")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([
-        "*endpoint 'typo-candidate': model 'SmolLM2-135M-Q4_0-Local' is not served by http://127.0.0.1:8412/v1;"
+        "*endpoint 'test-typo-candidate': model 'SmolLM2-135M-Q4_0-Local' is not served by http://127.0.0.1:8452/v1;"
         " it serves 'smollm2-135m-instruct-q4_0' — did you mean 'smollm2-135m-instruct-q4_0'?*"
     ])
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
 def test_record_then_replay_with_the_baseline_stopped(pytester: pytest.Pytester, live_repo: Path) -> None:
-    assert cli(["--root", str(live_repo), "record", "--system", "demo", "--endpoint", "old-model", "--quiet"]) == 0
-    rec = live_repo / "goldens" / "demo" / "recordings" / "old-model.jsonl"
+    assert cli(["--root", str(live_repo), "record", "--system", "demo", "--endpoint", "test-old-model", "--quiet"]) == 0
+    rec = live_repo / "goldens" / "demo" / "recordings" / "test-old-model.jsonl"
     lines = [json.loads(line) for line in rec.read_text().splitlines()]
     assert lines[0]["_meta"]["served_models"] == ["smollm2-135m-instruct-q4_1"]
     assert [e["case_id"] for e in lines[1:]] == ["alpha", "beta", "gamma"]
     assert {"fingerprint", "params", "seed", "model", "server", "recorded_at"} <= set(lines[1])
-    cli(["--root", str(live_repo), "local", "down", "old-model"])
-    result = pytester.runpytest_subprocess("suites/demo", "--baseline", "recorded:old-model")
+    cli(["--root", str(live_repo), "local", "down", "test-old-model"])
+    result = pytester.runpytest_subprocess("suites/demo", "--baseline", "recorded:test-old-model")
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*baseline replayed from recordings of 'old-model'*"])
+    result.stdout.fnmatch_lines(["*baseline replayed from recordings of 'test-old-model'*"])
     # change one case: its recording is now stale and that case fails, by name; the others still pass
     golden = live_repo / "goldens" / "demo" / "smoke.yaml"
     golden.write_text(golden.read_text().replace("Say hello.", "Say hello twice."))
-    result = pytester.runpytest_subprocess("suites/demo", "--baseline", "recorded:old-model")
+    result = pytester.runpytest_subprocess("suites/demo", "--baseline", "recorded:test-old-model")
     result.assert_outcomes(passed=2, failed=2)  # alpha, and the baseline availability gate that counts it
     result.stdout.fnmatch_lines(["*recording_stale*recording of 'alpha'*is stale*",
                                  "*✗ demo.availability.baseline_error_rate 0.3333 <= 0*recording_stale×1 (alpha)*"])

