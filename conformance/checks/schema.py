@@ -32,7 +32,10 @@ from conformance.checks.stats import wilson_interval
 from conformance.gates import GateResult, compare
 
 #: Findings that make a case fail by default: the consumer cannot use the answer as before.
-BREAKING: frozenset[str] = frozenset({"unparseable", "schema_error", "missing_key", "type_change"})
+# A `<think>` block, a fence or prose the baseline never emitted breaks a consumer that calls json.loads on the
+# answer even when the JSON inside is perfect — so envelope changes that add wrapping fail by default too.
+BREAKING: frozenset[str] = frozenset({"unparseable", "schema_error", "missing_key", "type_change",
+                                      "think_appeared", "fence_appeared", "prose_appeared", "reasoning_moved"})
 #: Findings that make a case count as *invalid* for the invalid-rate gate.
 INVALID: frozenset[str] = frozenset({"unparseable", "schema_error"})
 

@@ -97,6 +97,9 @@ def start(ep: EndpointConfig, wait_s: float = 90.0) -> ServerState:
         "--model", str(gguf), "--model_alias", ep.model,
         "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", str(ep.local.get("n_ctx", 2048)), "--n_threads", str(threads),
+        # SmolLM2 speaks ChatML; this format also renders the request's `tools` into the prompt and parses calls
+        # back (the GGUF's own template silently drops `tools`)
+        "--chat_format", ep.local.get("chat_format", "chatml-function-calling"),
         "--verbose", "False",
         # llama-cpp-python's default cuts an in-flight stream short whenever a new request arrives; a shared
         # endpoint must queue requests instead (two xdist workers, or a run next to `conformance record`).

@@ -282,3 +282,18 @@ def test_compare_labels_per_case() -> None:
     crit = compare_labels("违规", "合规", gold="违规", critical=[{"from": "违规", "to": "合规"}])
     assert not crit.passed and crit.details["critical"]
     assert {f.kind for f in crit.findings} == {"flip", "critical_flip"}
+
+
+def test_same_wrong_answer_as_the_baseline_is_shared_not_a_regression() -> None:
+    from conformance.checks.classification import compare_labels
+
+    both_wrong = compare_labels("负面", "负面", gold="正面")
+    assert both_wrong.passed and both_wrong.score == 0.0
+    assert [f.kind for f in both_wrong.findings] == ["flip_shared"]
+    assert both_wrong.details["shared_expectation_failures"] == 1
+    both_invalid = compare_labels(INVALID, INVALID, gold="正面")
+    assert both_invalid.passed and [f.kind for f in both_invalid.findings] == ["invalid_shared"]
+    regressed = compare_labels("正面", INVALID, gold="正面")
+    assert not regressed.passed and [f.kind for f in regressed.findings] == ["invalid"]
+    flipped = compare_labels("正面", "负面", gold="正面")
+    assert not flipped.passed and flipped.details["shared_expectation_failures"] == 0

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.report.html import confusion_from, render_html
+from conformance.report.trend import compare_runs, read_summary
+from conformance.report.write import read_responses, read_rows, write_report
+from tests.report.runfolder import ADVERSARIAL, build_run, legal_case
+
+#: Tags render_html itself writes; anything else in the page came from the data and means an injection.
+OWN_TAGS = {"html", "head", "meta", "title", "style", "body", "nav", "a", "h1", "h2", "h3", "div", "p", "ul", "li",
+            "b", "table", "thead", "tbody", "tr", "th", "td", "span", "details", "summary", "del", "ins", "svg",
+            "rect", "line", "text", "polyline"}
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(page: str) -> Tags:
+    t = Tags()
+    t.feed(page)
+    return t
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    return build_run(tmp_path / "run", extra_gate=True)
+
+
+def render(run: Path, **kw: Any) -> str:
+    return render_html(read_summary(run), read_rows(run / "results.jsonl"), read_responses(run / "responses"), **kw)
+
+
+def test_adversarial_text_is_shown_not_executed(run: Path) -> None:
+    page = render(run)
+    tags = parse(page)
+    assert {t for t, _ in tags.tags} <= OWN_TAGS
+    assert not any("onerror" in attrs or attrs.get("id") == "pwn" for _, attrs in tags.tags)
+    assert "<script" not in page.lower() and "<img" not in page.lower() and "</textarea>" not in page
+    text = "".join(tags.text)
+    for evil in ADVERSARIAL:
+        assert evil in text  # readable, as text, after the browser unescapes it
+
+
+def test_page_is_self_contained(run: Path) -> None:
+    page = render(run)
+    urls = set(re.findall(r"(?:https?:)?//[\w.-]+", page))
+    assert urls <= {"http://www.w3.org"}  # only the SVG namespace, which is never fetched
+    assert "<link" not in page and "@import" not in page and "url(" not in page
+    assert "default-src 'none'" in page  # defence in depth: even an injected script would be blocked
+
+
+def test_every_gate_is_in_the_table_with_its_verdict(run: Path) -> None:
+    page = render(run)
+    summary = read_summary(run)
+    for s in summary["suites"].values():
+        for g in s["gates"]:
+            cells = re.search(rf"<td>{re.escape(g['gate'])}</td>(.*?)</tr>", page)
+            assert cells, g["gate"]
+            assert f'class="v v-{g["verdict"]}"' in cells.group(1)
+            stat = "n/a" if g["statistic"] is None else f"{g['statistic']:.4g}"
+            assert f'<td class="num">{stat}</td>' in cells.group(1)
+
+
+def test_each_failing_case_shows_both_sides_with_the_diff(run: Path) -> None:
+    page = render(run)
+    rows = read_rows(run / "results.jsonl")
+    failing = {(r["suite"], p["case_id"]) for r in rows if r["outcome"] == "failed" for p in r["props"]
+               if p.get("case_id")}
+    for suite, cid in failing:
+        assert f'id="case-{suite}-{cid}"' in page
+    block = page.split('id="case-legal-deposit-20pct"')[1].split("</details>")[0]
+    assert "<del>定</del>" in block and "<ins>订</ins>" in block
+    shall = page.split('id="case-legal-evil-golden"')[1].split("</details>")[0]
+    assert "<del>shall</del>" in shall and "<ins>may</ins>" in shall
+    timeout = page.split('id="case-legal-timeout-case"')[1].split("</details>")[0]
+    assert "v-fail\">timeout</span>" in timeout
+    assert 'id="case-legal-setup-broke"' in page  # no props: identified by its parametrize id
+
+
+def test_term_drift_confusion_and_latency_sections(run: Path) -> None:
+    page = render(run)
+    assert re.search(r'<h2 id="terms">Term drift \(2 findings: replaced 2\)</h2>', page)
+    confusion = page.split('id="confusion"')[1].split("</table>")[0]
+    rows = read_rows(run / "results.jsonl")
+    pairs = [(p["details"]["gold"], p["details"]["candidate"]) for r in rows for p in r["props"]
+             if p.get("check") == "classification"]
+    flips = sum(1 for g, c in pairs if g != c)
+    assert len(re.findall(r'class="num off">1<', confusion)) == flips
+    assert sum(int(n) for n in re.findall(r'class="num diag">(\d+)<', confusion)) == len(pairs) - flips
+    latency = page.split('id="latency"')[1]
+    assert latency.count("<svg") == 4 and "<polyline" in latency
+    assert "limit 2,500" in latency  # the latency.p99_ms gate's threshold drawn on the e2e bars
+
+
+def test_trend_section_when_moves_are_given(run: Path, tmp_path: Path) -> None:
+    prev = build_run(tmp_path / "prev", run_id="20261122-000000-0000", drift=0.0005)
+    moves = compare_runs(read_summary(run), read_summary(prev))
+    page = render(run, moves=moves, previous_run="20261122-000000-0000")
+    trend = page.split('id="trend"')[1].split("</table>")[0]
+    assert "legal.terms.drift_rate" in trend and "v-worse" in trend and "v-new" in trend
+    assert 'id="trend"' not in render(run)
+
+
+def test_many_failing_cases_are_capped(run: Path) -> None:
+    rows = read_rows(run / "results.jsonl")
+    extra = [legal_case(f"x{i:03d}", "定金", "订金")[0] for i in range(30)]
+    for r in extra:
+        r["outcome"] = "failed"
+    page = render_html(read_summary(run), rows + extra, {}, max_cases=5)
+    assert page.count('<details class="case"') == 5
+    assert "more (texts in responses/*.jsonl)" in page
+
+
+def test_write_report_writes_every_file(run: Path, tmp_path: Path) -> None:
+    prev = build_run(tmp_path / "prev", run_id="20261122-000000-0000", drift=0.0005)
+    out = write_report(run, previous=prev)
+    assert out == run / "report.html" and out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert 'id="trend"' in out.read_text(encoding="utf-8")
+    assert (run / "results.csv").is_file()
+    if (run / "results.parquet").exists():
+        assert (run / "results.parquet").stat().st_size > 0
+    assert not list(run.glob(".report.html.tmp*"))
+
+
+def test_an_empty_run_still_renders(tmp_path: Path) -> None:
+    (tmp_path / "summary.json").write_text(json.dumps({"run_id": "r", "exitstatus": 0, "suites": {}}))
+    page = write_report(tmp_path).read_text(encoding="utf-8")
+    assert "PASS" in page and "no failing case" in page
+
+
+@pytest.mark.parametrize("obj", [
+    {"index": ["a", "b"], "columns": ["a", "b"], "data": [[3, 1], [0, 2]]},
+    {"labels": ["a", "b"], "matrix": [[3, 1], [0, 2]]},
+    {"a": {"a": 3, "b": 0}, "b": {"a": 1, "b": 2}},  # DataFrame.to_dict(): outer keys are columns
+])
+def test_confusion_matrix_formats(obj: dict[str, Any]) -> None:
+    cm = confusion_from(obj)
+    assert cm is not None
+    assert cm.loc["a", "b"] == 1 and cm.loc["b", "a"] == 0 and cm.loc["a", "a"] == 3
+
+
+def test_a_carried_confusion_matrix_is_rendered(run: Path) -> None:
+    rows = read_rows(run / "results.jsonl")
+    rows.append({"nodeid": "suites/s/test_s.py::test_gates", "suite": "s", "outcome": "passed", "props": [
+        {"kind": "check", "suite": "s", "check": "classification.suite", "passed": True,
+         "details": {"confusion": {"labels": ["<b>x</b>", "y"], "matrix": [[5, 0], [2, 7]]}}}]})
+    page = render_html(read_summary(run), rows, {})
+    assert "s · classification.suite" in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert 'class="num diag">7<' in page and 'class="num off">2<' in page
