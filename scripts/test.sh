@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
-exec .venv/bin/pytest tests -n 2 "$@"
+exec .venv/bin/pytest tests -n 2 --dist loadgroup --timeout 600 "$@"
