@@ -89,6 +89,33 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_load(args: argparse.Namespace) -> int:
+    """Standalone load stages: the suite's `load:` section against baseline then candidate, with progress."""
+    from conformance.endpoints.config import RECORDED
+    from conformance.load.runner import run_suite_load
+    from conformance.local.servers import ensure_up
+    from conformance.runstore import new_run_id
+    from conformance.suite import load_suite
+
+    settings, endpoints = _settings(args)
+    suite = load_suite(settings.root / "suites" / args.system, settings.root)
+    base = None if settings.baseline.startswith(RECORDED) else endpoints.get(settings.baseline)
+    cand = endpoints.get(settings.candidate)
+    if not args.no_local_start:
+        ensure_up([c for c in (base, cand) if c is not None and c.local])
+    out = Path(args.out) if args.out else settings.reports_dir / f"{new_run_id()}-load-{args.system}"
+
+    def progress(p: object) -> None:
+        print(f"  {p}", file=sys.stderr)
+
+    run = run_suite_load(suite, base, cand, out, progress=progress if not args.quiet else None,
+                         locust_args=args.locust_args)
+    for line in run.lines():
+        print(line)
+    print(f"load results: {out}")
+    return 0 if all(g.passed for g in run.gates) else 1
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from conformance.local import servers
 
@@ -136,6 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--endpoint", help="endpoint to record (default: the default baseline)")
     rec.add_argument("--quiet", action="store_true", help="no progress bar")
     rec.set_defaults(func=cmd_record)
+
+    load = sub.add_parser("load", help="run a suite's Locust load stages against baseline and candidate")
+    endpoint_opts(load)
+    load.add_argument("--system", required=True, help="suite to load-test (suites/SYSTEM/suite.yaml `load:`)")
+    load.add_argument("--baseline", help="baseline endpoint (`recorded` = candidate only, relative gates n/a)")
+    load.add_argument("--candidate")
+    load.add_argument("--out", help="output folder (default: reports/<run-id>-load-SYSTEM)")
+    load.add_argument("--quiet", action="store_true", help="no progress lines")
+    load.add_argument("locust_args", nargs="*", help="extra Locust flags after `--` (e.g. --processes 4)")
+    load.set_defaults(func=cmd_load)
 
     loc = sub.add_parser("local", help="the embedded llama.cpp endpoints on 127.0.0.1")
     endpoint_opts(loc)

@@ -44,6 +44,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="skip GET /v1/models before the run")
     group.addoption("--no-local-start", dest="conformance_no_local_start", action="store_true",
                     help="do not start embedded llama.cpp servers on demand")
+    group.addoption("--latency", dest="conformance_latency", action="store_true",
+                    help="run each suite's latency phase (gates.latency: samples, concurrency, budgets)")
+    group.addoption("--load", dest="conformance_load", action="store_true",
+                    help="run each suite's Locust load stages (suite.yaml `load:`; takes minutes)")
+    group.addoption("--conformance-profile", dest="conformance_profile", choices=["pr", "nightly"],
+                    help="pr: correctness checks only (fast); nightly: also the latency phase")
     for key, help_ in (("endpoints", "endpoints file"), ("baseline", "baseline endpoint"),
                        ("candidate", "candidate endpoint"), ("reports", "reports folder")):
         parser.addini(f"conformance_{key}", help_, default="")
@@ -194,6 +200,63 @@ def suite_responses(request: pytest.FixtureRequest, suite: Suite, conformance_st
         out[role] = {cid: r for (name, cid, rep), r in got.items() if name == ep.name and rep == 0}
         out[f"{role}_repeat"] = {cid: r for (name, cid, rep), r in got.items() if name == ep.name and rep == 1}
     return out
+
+
+def _phase_enabled(config: pytest.Config, phase: str) -> bool:
+    opt = config.option
+    if phase == "latency":
+        return bool(opt.conformance_latency or opt.conformance_profile == "nightly")
+    return bool(opt.conformance_load) and opt.conformance_profile != "pr"
+
+
+@pytest.fixture(scope="module")
+def latency_responses(request: pytest.FixtureRequest, suite: Suite, conformance_store: RunStore
+                      ) -> dict[str, list[Response]]:
+    """The latency phase: ``gates.latency.samples`` requests per endpoint at ``gates.latency.concurrency``, same
+    seeded order for both, separate from the correctness replay. ``{"baseline": [...], "candidate": [...]}``."""
+    from conformance.replay import latency_phase
+    from conformance.run import make_endpoint
+
+    cfg = suite.gates.get("latency")
+    if not cfg:
+        pytest.skip("suite.yaml declares no latency gates")
+    if not _phase_enabled(request.config, "latency"):
+        pytest.skip("latency phase not requested: pass --latency (or --conformance-profile nightly)")
+    plan, endpoints = _require_plan(request.config), request.config.stash[ENDPOINTS]
+    conc = int(cfg.get("concurrency", 1))
+    base = make_endpoint(plan, endpoints, "baseline", suite, concurrency=conc)
+    cand = make_endpoint(plan, endpoints, "candidate", suite, concurrency=conc)
+    got = latency_phase([base, cand], suite.cases, conformance_store, samples=int(cfg.get("samples", 200)),
+                        seed=int(cfg.get("seed", 0)))
+    return {"baseline": got[base.name], "candidate": got[cand.name]}
+
+
+@pytest.fixture(scope="module")
+def load_run(request: pytest.FixtureRequest, suite: Suite) -> Any:
+    """Locust load stages against baseline then candidate (``--load``), in a subprocess; see conformance.load."""
+    if not suite.config.get("load"):
+        pytest.skip("suite.yaml declares no load stages")
+    if not _phase_enabled(request.config, "load"):
+        pytest.skip("load stages not requested: pass --load")
+    from conformance.load.runner import run_suite_load
+    from conformance.run import live_config
+
+    plan, endpoints = _require_plan(request.config), request.config.stash[ENDPOINTS]
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    shown: dict[str, tuple[int | None, float]] = {}
+
+    def progress(p: Any) -> None:  # one line per stage change, and every 5 s
+        stage, at = shown.get(p.label, (None, -5.0))
+        if tr is not None and (p.stage != stage or p.elapsed_s - at >= 5):
+            shown[p.label] = (p.stage, p.elapsed_s)
+            tr.write_line(f"conformance load: {p.label} stage {p.stage} {p.elapsed_s:.0f}s: {p.requests} requests, "
+                          f"{p.failures} failed")
+
+    out = plan.run_dir / "load" / suite.system
+    run = run_suite_load(suite, live_config(plan, endpoints, "baseline"), live_config(plan, endpoints, "candidate"),
+                         out, progress=progress)
+    (out / "stages.txt").write_text("\n".join(run.lines()) + "\n", encoding="utf-8")
+    return run
 
 
 @pytest.fixture(scope="module")

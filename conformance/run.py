@@ -7,6 +7,7 @@ can hand it to xdist workers unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,14 +112,25 @@ def _apply_preflight(r: PreflightResult, plan: RunPlan, suites: list[Suite]) -> 
     raise EndpointError(r.endpoint, r.message)
 
 
-def make_endpoint(plan: RunPlan, endpoints: EndpointsFile, role: str, suite: Suite) -> Endpoint:
-    """A fresh endpoint object for one replay (clients are bound to the event loop that uses them)."""
+def make_endpoint(plan: RunPlan, endpoints: EndpointsFile, role: str, suite: Suite,
+                  concurrency: int | None = None) -> Endpoint:
+    """A fresh endpoint object for one replay (clients are bound to the event loop that uses them);
+    ``concurrency`` overrides the endpoint's ``max_concurrency`` (the latency phase declares its own)."""
     redactor = Redactor(endpoints.secrets())
+    if role == "baseline" and plan.baseline_recorded:
+        return RecordedEndpoint(suite.recordings_path(plan.baseline), plan.baseline_label)
+    cfg = live_config(plan, endpoints, role)
+    assert cfg is not None
+    if concurrency:
+        cfg = dataclasses.replace(cfg, max_concurrency=concurrency)
+    return OpenAIEndpoint(cfg, redactor)
+
+
+def live_config(plan: RunPlan, endpoints: EndpointsFile, role: str) -> EndpointConfig | None:
+    """The live endpoint behind a role; None for a baseline replayed from recordings."""
     if role == "baseline":
-        if plan.baseline_recorded:
-            return RecordedEndpoint(suite.recordings_path(plan.baseline), plan.baseline_label)
-        return OpenAIEndpoint(endpoints.get(plan.baseline), redactor)
-    return OpenAIEndpoint(endpoints.get(plan.candidate), redactor)
+        return None if plan.baseline_recorded else endpoints.get(plan.baseline)
+    return endpoints.get(plan.candidate)
 
 
 def teardown(plan: RunPlan) -> None:

@@ -157,20 +157,25 @@ def read_summary(path: Path) -> dict[str, Any]:
     return data
 
 
-def previous_summary(reports_dir: Path, current_run_id: str) -> dict[str, Any] | None:
-    """The summary ``reports/latest`` points at, unless it is the current run (what the plugin compares with:
-    read it *before* the collector moves ``latest``), else the newest other run folder with a summary."""
+def previous_run_dir(reports_dir: Path, current_run_id: str) -> Path | None:
+    """The run to compare with: the folder ``reports/latest`` points at unless it is the current run (the plugin
+    asks *before* the collector moves ``latest``), else the newest older run folder (run ids sort by time) that
+    has a ``summary.json``."""
+    if not reports_dir.is_dir():
+        return None
     latest = reports_dir / "latest"
     candidates: list[Path] = []
     if latest.exists() and latest.resolve().name != current_run_id:
         candidates.append(latest.resolve())
     candidates += sorted((d for d in reports_dir.iterdir() if d.is_dir() and not d.is_symlink()
-                          and d.name != current_run_id and d.name < current_run_id), reverse=True) \
-        if reports_dir.is_dir() else []
-    for d in candidates:
-        if (d / "summary.json").is_file():
-            try:
-                return read_summary(d)
-            except (OSError, ValueError):
-                continue
-    return None
+                          and d.name != current_run_id and d.name < current_run_id), reverse=True)
+    return next((d for d in candidates if (d / "summary.json").is_file()), None)
+
+
+def previous_summary(reports_dir: Path, current_run_id: str) -> dict[str, Any] | None:
+    """The summary of :func:`previous_run_dir`, or None (no earlier run, or its summary is unreadable)."""
+    prev = previous_run_dir(reports_dir, current_run_id)
+    try:
+        return read_summary(prev) if prev is not None else None
+    except (OSError, ValueError):
+        return None

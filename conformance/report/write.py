@@ -14,7 +14,8 @@ from typing import Any
 
 from conformance.report.frame import results_frame, write_csv, write_parquet
 from conformance.report.html import render_html
-from conformance.report.trend import compare_runs, read_summary
+from conformance.report.outcome import EXIT_CODES, classify_exit
+from conformance.report.trend import compare_runs, read_summary, trend_lines
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -77,3 +78,18 @@ def write_report(run_dir: Path, previous: Path | None = None) -> Path:
     out = run_dir / "report.html"
     _atomic_write(out, render_html(summary, rows, responses, moves=moves, previous_run=prev_id))
     return out
+
+
+def finish_run(run_dir: Path, previous: Path | None = None) -> tuple[list[str], str, int]:
+    """Write the report files and return ``(terminal lines, outcome, exit code)`` — what both the plugin (at
+    session end) and ``conformance report`` print: the gate trend against ``previous``, the outcome word
+    (:func:`~conformance.report.outcome.classify_exit`) and where the report is."""
+    html_path = write_report(run_dir, previous)
+    summary = read_summary(run_dir)
+    outcome = classify_exit(summary, read_rows(run_dir / "results.jsonl"))
+    lines: list[str] = []
+    if previous is not None:
+        prev = read_summary(previous)
+        lines += trend_lines(compare_runs(summary, prev), str(prev.get("run_id") or previous))
+    lines += [f"outcome: {outcome}", f"report: {html_path}"]
+    return lines, outcome, EXIT_CODES[outcome]
