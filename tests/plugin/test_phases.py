@@ -1,0 +1,75 @@
+"""The latency phase (--latency) and load stages (--load) through pytest, against scripted servers."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.testing.faultserver import Behaviour, FaultServer
+from tests.plugin.conftest import make_suite_repo
+
+SUITE_TEST_EXTRA = '''
+
+from conformance.checks.latency import latency_gates
+
+
+def test_latency(suite, latency_responses, conformance_record):
+    gates = latency_gates(suite.system, latency_responses["baseline"], latency_responses["candidate"],
+                          suite.gates["latency"])
+    conformance_record.gates(gates)
+    assert_gates(gates)
+
+
+def test_load(load_run, conformance_record):
+    conformance_record.gates(load_run.gates)
+    assert_gates(load_run.gates)
+'''
+
+SUITE_YAML = """system: demo
+gates:
+  latency: {samples: 24, concurrency: 2, ttft_p95_ms: 2000, max_ttft_p95_ratio: 1.5}
+load:
+  max_tokens: 8
+  stages: [{users: 2, spawn_rate: 2, duration_s: 2}, {users: 4, spawn_rate: 4, duration_s: 2}]
+  gates: {max_error_rate: 0.0, min_throughput_ratio: 0.5}
+"""
+
+
+def _repo(pytester: pytest.Pytester, old: FaultServer, new: FaultServer) -> None:
+    eps = (f"defaults: {{baseline: old, candidate: new}}\nendpoints:\n"
+           f"  old: {{base_url: '{old.base_url}', model: m}}\n  new: {{base_url: '{new.base_url}', model: m}}\n")
+    root = make_suite_repo(pytester.path, eps)
+    (root / "suites" / "demo" / "suite.yaml").write_text(SUITE_YAML)
+    test = root / "suites" / "demo" / "test_demo.py"
+    test.write_text(test.read_text() + SUITE_TEST_EXTRA)
+
+
+def test_phases_are_skipped_unless_asked(pytester: pytest.Pytester) -> None:
+    with FaultServer(models=["m"]) as old, FaultServer(models=["m"]) as new:
+        _repo(pytester, old, new)
+        result = pytester.runpytest_subprocess("suites/demo", "-rs")
+    result.assert_outcomes(passed=4, skipped=2)
+    result.stdout.fnmatch_lines(["*latency phase not requested: pass --latency*", "*load stages not requested*"],
+                                consecutive=False)
+
+
+def test_slower_candidate_fails_the_relative_latency_gate(pytester: pytest.Pytester) -> None:
+    with FaultServer(Behaviour(ttft_ms=20), models=["m"]) as old, \
+            FaultServer(Behaviour(ttft_ms=320), models=["m"]) as new:
+        _repo(pytester, old, new)
+        result = pytester.runpytest_subprocess("suites/demo", "--latency", "-k", "latency")
+        asked = sum(r.path.endswith("/chat/completions") for r in new.requests)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*✓ demo.latency.ttft_p95_ms*(n=24*", "*✗ demo.latency.max_ttft_p95_ratio*candidate*baseline*"],
+                                consecutive=False)
+    assert asked == 24  # the latency phase is its own set of requests, not the correctness answers
+
+
+def test_load_stages_write_locust_reports_and_our_table(pytester: pytest.Pytester) -> None:
+    with FaultServer(Behaviour(itl_ms=2), models=["m"]) as old, FaultServer(Behaviour(itl_ms=2), models=["m"]) as new:
+        _repo(pytester, old, new)
+        result = pytester.runpytest_subprocess("suites/demo", "--load", "-k", "load")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*conformance load: *stage*", "*✓ demo.load.stage2.error_rate*"], consecutive=False)
+    out = next((pytester.path / "reports").glob("*/load/demo"))
+    assert (out / "stages.txt").read_text().count("stage") >= 2
+    assert list(out.glob("candidate/*.html")) and list(out.glob("baseline/*stats.csv"))
