@@ -243,12 +243,15 @@ def load_run(request: pytest.FixtureRequest, suite: Suite) -> Any:
 
     plan, endpoints = _require_plan(request.config), request.config.stash[ENDPOINTS]
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    capman = request.config.pluginmanager.get_plugin("capturemanager")
     shown: dict[str, tuple[int | None, float]] = {}
 
-    def progress(p: Any) -> None:  # one line per stage change, and every 5 s
+    def progress(p: Any) -> None:  # live on the terminal (past output capture): per stage change and every 5 s
         stage, at = shown.get(p.label, (None, -5.0))
-        if tr is not None and (p.stage != stage or p.elapsed_s - at >= 5):
-            shown[p.label] = (p.stage, p.elapsed_s)
+        if tr is None or capman is None or (p.stage == stage and p.elapsed_s - at < 5):
+            return
+        shown[p.label] = (p.stage, p.elapsed_s)
+        with capman.global_and_fixture_disabled():
             tr.write_line(f"conformance load: {p.label} stage {p.stage} {p.elapsed_s:.0f}s: {p.requests} requests, "
                           f"{p.failures} failed")
 

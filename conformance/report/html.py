@@ -158,6 +158,8 @@ def _side(role: str, prop: Mapping[str, Any] | None, full: Mapping[str, Any] | N
         text = full.get("text")
     if not text and full is not None and full.get("tool_calls"):
         text = json.dumps(full["tool_calls"], ensure_ascii=False, indent=1)
+    if not text and src.get("fault"):
+        text = None  # a failed request has no answer to diff against (shown as "(no answer)")
     status = [esc(src.get("endpoint") or role)]
     if src.get("fault"):
         status.append(f'<span class="v v-fail">{esc(src.get("fault"))}</span> {esc(src.get("error"))}')
@@ -283,8 +285,9 @@ def _latency(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], resp
     if frame.empty or frame[["ttft_ms", "e2e_ms"]].isna().all().all():
         return ""
     ok = frame[frame["fault"].isna()]
-    order = [e for e in (summary.get("baseline"), summary.get("candidate")) if e in set(ok["endpoint"])]
-    order += sorted(set(ok["endpoint"]) - set(order))
+    seen = {str(e) for e in ok["endpoint"]}
+    order = [str(e) for e in (summary.get("baseline"), summary.get("candidate")) if e in seen]
+    order += sorted(seen - set(order))
     pct = latency_percentiles(frame)
     pct = pct.iloc[pct["endpoint"].map({e: i for i, e in enumerate(order)}).fillna(len(order)).argsort(kind="stable")]
     limit = next((float(g["threshold"]) for s in (summary.get("suites") or {}).values() for g in s.get("gates") or ()

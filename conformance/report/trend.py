@@ -124,17 +124,17 @@ def compare_runs(current: Mapping[str, Any], previous: Mapping[str, Any] | None)
     for key in sorted(cur.keys() | prev.keys()):
         c, p = cur.get(key), prev.get(key)
         ref = c if c is not None else (p or {})
-        common = {"op": str(ref.get("op", ">=")), "threshold": _num(ref.get("threshold"))}
+        op, threshold = str(ref.get("op", ">=")), _num(ref.get("threshold"))
         if p is None:
             moves.append(GateMove(*key, "new", current_statistic=_num(ref.get("statistic")),
-                                  current_verdict=ref.get("verdict"), **common))
+                                  current_verdict=ref.get("verdict"), op=op, threshold=threshold))
         elif c is None:
             moves.append(GateMove(*key, "removed", previous_statistic=_num(p.get("statistic")),
-                                  previous_verdict=p.get("verdict"), **common))
+                                  previous_verdict=p.get("verdict"), op=op, threshold=threshold))
         else:
             moves.append(GateMove(*key, "moved" if _moved(p, c) else "unchanged",
                                   _num(p.get("statistic")), _num(c.get("statistic")), p.get("verdict"),
-                                  c.get("verdict"), **common))
+                                  c.get("verdict"), op=op, threshold=threshold))
     return moves
 
 
