@@ -53,8 +53,10 @@ def _rel(location: str) -> str:
 def _settings(args: argparse.Namespace) -> tuple[Settings, EndpointsFile]:
     from conformance.settings import build_settings
 
-    cli = {"endpoints": args.endpoints, "baseline": getattr(args, "baseline", None),
-           "candidate": getattr(args, "candidate", None)}
+    # `record --endpoint X` needs no baseline/candidate defaults: X stands in for both roles
+    only = getattr(args, "endpoint", None) if args.func is cmd_record else None
+    cli = {"endpoints": args.endpoints, "baseline": getattr(args, "baseline", None) or only,
+           "candidate": getattr(args, "candidate", None) or only}
     return build_settings(_root(args), cli, os.environ, {})
 
 

@@ -320,6 +320,22 @@ def conformance_record(request: pytest.FixtureRequest) -> Any:
     return Recorder(request.node)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Redact secrets from what a test report carries (user properties → JUnit XML and results, failure text):
+    a gateway or a model may echo a credential back in an error body or an answer."""
+    report = yield
+    if ENDPOINTS in item.config.stash:
+        from conformance.redact import Redactor
+
+        redact = Redactor(item.config.stash[ENDPOINTS].secrets())
+        report.user_properties = [(k, redact.deep(v)) for k, v in report.user_properties]
+        if isinstance(report.longrepr, str):
+            report.longrepr = redact(report.longrepr)
+        report.sections = [(title, redact(text)) for title, text in report.sections]
+    return report
+
+
 class _Reporter:
     """Controller-side aggregation: per-test results (worker reports included) → run folder + terminal."""
 
