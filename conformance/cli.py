@@ -1,4 +1,4 @@
-"""``conformance`` command line: lint | preflight | record | local.
+"""``conformance`` command line: lint | preflight | record | load | report | new-system | codeowners | local.
 
 Every command prints one actionable message for bad input (``ConformanceError``) and exits non-zero; tracebacks are
 for bugs only. Exit codes: 0 ok, 1 problems found (lint errors, failed recordings, preflight failures), 2 usage or
@@ -118,6 +118,54 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0 if all(g.passed for g in run.gates) else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """(Re)write report.html + results.parquet/csv for a run, with the gate trend against a previous run."""
+    from conformance.report.trend import previous_run_dir
+    from conformance.report.write import finish_run
+
+    root = _root(args)
+    reports = root / "reports"
+
+    def run_path(ref: str) -> Path:
+        p = Path(ref)
+        p = p if p.exists() else reports / ref
+        if not (p / "summary.json").is_file():
+            raise ConformanceError(f"no run folder with a summary.json at {p}")
+        return p.resolve()
+
+    run = run_path(args.run or "latest")
+    previous = run_path(args.compare) if args.compare else previous_run_dir(reports, run.name)
+    lines, _, code = finish_run(run, previous)
+    for line in lines:
+        print(line)
+    return code if args.exit_code else 0
+
+
+def cmd_new_system(args: argparse.Namespace) -> int:
+    from conformance.scaffold import new_system
+
+    for path in new_system(_root(args), args.name, args.owner, args.description):
+        print(f"created {_rel(str(path))}")
+    print(f"next: edit the cases, run `conformance lint`, then `pytest suites/{args.name}`")
+    return 0
+
+
+def cmd_codeowners(args: argparse.Namespace) -> int:
+    from conformance.scaffold import codeowners, codeowners_stale, write_codeowners
+
+    root = _root(args)
+    path = Path(args.path) if args.path else None
+    if args.check:
+        stale = codeowners_stale(root, path, default_owner=args.default_owner)
+        print("CODEOWNERS is out of date: run `conformance codeowners --write`" if stale else "CODEOWNERS is current")
+        return 1 if stale else 0
+    if args.write:
+        print(f"wrote {write_codeowners(root, path, default_owner=args.default_owner)}")
+        return 0
+    print(codeowners(root, default_owner=args.default_owner), end="")
+    return 0
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from conformance.local import servers
 
@@ -175,6 +223,26 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--quiet", action="store_true", help="no progress lines")
     load.add_argument("locust_args", nargs="*", help="extra Locust flags after `--` (e.g. --processes 4)")
     load.set_defaults(func=cmd_load)
+
+    rep = sub.add_parser("report", help="write report.html for a run and show how its gates moved")
+    rep.add_argument("run", nargs="?", help="run folder or id (default: reports/latest)")
+    rep.add_argument("--compare", metavar="PREVIOUS_RUN", help="run to compare with (default: the run before)")
+    rep.add_argument("--exit-code", action="store_true",
+                     help="exit 0 pass, 1 gate failure, 75 infrastructure failure (endpoint down)")
+    rep.set_defaults(func=cmd_report)
+
+    new = sub.add_parser("new-system", help="scaffold goldens/NAME and suites/NAME from a template")
+    new.add_argument("name")
+    new.add_argument("--owner", required=True, help="reviewing team, e.g. @legal-ai")
+    new.add_argument("--description")
+    new.set_defaults(func=cmd_new_system)
+
+    own = sub.add_parser("codeowners", help="CODEOWNERS lines from each golden set's owner")
+    own.add_argument("path", nargs="?", help="CODEOWNERS file (default: .github/CODEOWNERS)")
+    own.add_argument("--write", action="store_true")
+    own.add_argument("--check", action="store_true", help="exit 1 when the file is out of date")
+    own.add_argument("--default-owner")
+    own.set_defaults(func=cmd_codeowners)
 
     loc = sub.add_parser("local", help="the embedded llama.cpp endpoints on 127.0.0.1")
     endpoint_opts(loc)

@@ -341,18 +341,31 @@ class _Reporter:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.report_lines: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.config.stash[COLLECTOR].add(report)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not hasattr(self.config, "workerinput") and PLAN in self.config.stash:
-            self.config.stash[COLLECTOR].write(self.config.stash[PLAN], int(session.exitstatus))
+        if hasattr(self.config, "workerinput") or PLAN not in self.config.stash:
+            return
+        from conformance.report.trend import previous_run_dir
+        from conformance.report.write import finish_run
+
+        plan = self.config.stash[PLAN]
+        previous = previous_run_dir(plan.run_dir.parent, plan.run_id)  # before write() moves reports/latest
+        self.config.stash[COLLECTOR].write(plan, int(session.exitstatus))
+        try:
+            self.report_lines, _, _ = finish_run(plan.run_dir, previous)
+        except Exception as exc:  # a bug in the report must never hide the results already written
+            self.report_lines = [f"conformance: report.html not written: {exc!r}"]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not hasattr(self.config, "workerinput") and PLAN in self.config.stash:
             for line in self.config.stash[COLLECTOR].summary_lines(self.config.stash[PLAN]):
+                terminalreporter.write_line(line)
+            for line in self.report_lines:
                 terminalreporter.write_line(line)
 
 

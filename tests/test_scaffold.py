@@ -10,7 +10,7 @@ from conformance.errors import ConfigError
 from conformance.goldens.lint import lint_paths
 from conformance.goldens.loader import load_system
 from conformance.goldens.pii import lint_pii
-from conformance.scaffold import codeowners, new_system
+from conformance.scaffold import CODEOWNERS_FILE, codeowners, codeowners_stale, new_system, write_codeowners
 from conformance.suite import load_suite
 from tests.conftest import ENDPOINTS_YAML, GOOD_SET, PYPROJECT, write_repo
 
@@ -113,3 +113,12 @@ def test_codeowners_of_this_repository_covers_every_system() -> None:
     for system in sorted(d.name for d in (root / "goldens").iterdir() if d.is_dir() and d.name != "schema"):
         assert f"/goldens/{system}/ @" in text
     assert "/goldens/legal/ @legal-ai" in text
+
+
+def test_codeowners_check_and_write(root: Path) -> None:
+    new_system(root, "legal", "@legal-ai")
+    assert codeowners_stale(root)  # no file yet
+    path = write_codeowners(root)
+    assert path == root / CODEOWNERS_FILE and not codeowners_stale(root)
+    new_system(root, "kb_qa", "@kb-team")
+    assert codeowners_stale(root)  # a new system's owners are not in the committed file

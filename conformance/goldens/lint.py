@@ -19,6 +19,7 @@ import jsonschema
 from conformance.errors import ConformanceError, GoldenError
 from conformance.goldens.loader import NON_SET_FILES, build_set, is_set_file, schema_errors
 from conformance.goldens.model import Case, GoldenSet
+from conformance.goldens.pii import lint_pii
 from conformance.goldens.yamlsource import YamlDoc, read_yaml
 from conformance.suite import SUITE_FILE, inside
 
@@ -93,6 +94,8 @@ def lint_set_file(path: Path, root: Path, report: LintReport) -> GoldenSet | Non
     if errors or doc.duplicates:
         return None
     gset = build_set(doc, path.parent.name)
+    for case, message in lint_pii(gset):  # goldens are reviewed in public PRs: no real personal data
+        report.errors.append(GoldenError(case.path, case.line, message))
     report.sets += 1
     report.cases += len(gset.cases)
     for case in gset.cases:

@@ -92,16 +92,22 @@ class ResultCollector:
                     s["gates"].append(p)
                 elif p.get("kind") == "response" and p.get("fault"):
                     s["faults"][f"{p['role']}:{p['fault']}"] += 1
-        return {
+        from conformance.report.outcome import classify_exit, failure_breakdown
+
+        breakdown = failure_breakdown(self.rows)
+        out = {
             "run_id": plan.run_id,
             "baseline": plan.baseline_label,
             "candidate": plan.candidate,
             "preflight": plan.preflight,
             "notes": plan.notes,
             "exitstatus": exitstatus,
-            "suites": {k: {"tests": dict(v["tests"]), "gates": v["gates"], "faults": dict(v["faults"])}
+            "suites": {k: {"tests": dict(v["tests"]), "gates": v["gates"], "faults": dict(v["faults"]),
+                           "failures": breakdown.get(k, {"infrastructure": 0, "regression": 0})}
                        for k, v in sorted(suites.items())},
         }
+        out["outcome"] = classify_exit(out, self.rows)
+        return out
 
     def write(self, plan: Any, exitstatus: int) -> Path:
         """``results.jsonl`` + ``summary.json`` in the run folder; ``reports/latest`` points at it."""

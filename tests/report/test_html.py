@@ -10,7 +10,7 @@ import pytest
 
 from conformance.report.html import confusion_from, render_html
 from conformance.report.trend import compare_runs, read_summary
-from conformance.report.write import read_responses, read_rows, write_report
+from conformance.report.write import finish_run, read_responses, read_rows, write_report
 from tests.report.runfolder import ADVERSARIAL, build_run, legal_case
 
 #: Tags render_html itself writes; anything else in the page came from the data and means an injection.
@@ -91,6 +91,7 @@ def test_each_failing_case_shows_both_sides_with_the_diff(run: Path) -> None:
     assert "<del>shall</del>" in shall and "<ins>may</ins>" in shall
     timeout = page.split('id="case-legal-timeout-case"')[1].split("</details>")[0]
     assert "v-fail\">timeout</span>" in timeout
+    assert "(no answer)" in timeout and "<del>" not in timeout  # nothing to diff a failed request against
     assert 'id="case-legal-setup-broke"' in page  # no props: identified by its parametrize id
 
 
@@ -164,3 +165,14 @@ def test_a_carried_confusion_matrix_is_rendered(run: Path) -> None:
     page = render_html(read_summary(run), rows, {})
     assert "s · classification.suite" in page and "&lt;b&gt;x&lt;/b&gt;" in page
     assert 'class="num diag">7<' in page and 'class="num off">2<' in page
+
+
+def test_finish_run_prints_trend_outcome_and_report_path(run: Path, tmp_path: Path) -> None:
+    prev = build_run(tmp_path / "prev", run_id="20261122-000000-0000", drift=0.0005)
+    lines, outcome, code = finish_run(run, prev)
+    assert lines[0].startswith("gate trend since run 20261122-000000-0000:")
+    assert any("legal.terms.drift_rate" in ln and "worse" in ln for ln in lines)
+    assert lines[-2:] == ["outcome: gate_failure", f"report: {run / 'report.html'}"]
+    assert (outcome, code) == ("gate_failure", 1)
+    lines, _, _ = finish_run(run)
+    assert not any(ln.startswith("gate trend") for ln in lines)

@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.gates import GateResult
-from conformance.report.trend import GateMove, compare_runs, previous_summary, read_summary, trend_lines
+from conformance.report.trend import (
+    GateMove,
+    compare_runs,
+    previous_run_dir,
+    previous_summary,
+    read_summary,
+    trend_lines,
+)
 
 
 def summary(*gates: GateResult, run_id: str = "r") -> dict[str, Any]:
@@ -110,4 +117,6 @@ def test_previous_summary_skips_the_current_run(tmp_path: Path) -> None:
     assert previous_summary(tmp_path, "20261120-000000-aaaa")["run_id"] == "20261122-000000-cccc"
     (tmp_path / "latest").unlink()
     assert previous_summary(tmp_path, "20261120-000000-aaaa") is None
+    assert previous_run_dir(tmp_path, "20261123-000000-dddd") == tmp_path / "20261122-000000-cccc"
+    assert previous_run_dir(tmp_path / "nope", "x") is None
     assert read_summary(tmp_path / "20261120-000000-aaaa")["run_id"] == "20261120-000000-aaaa"
