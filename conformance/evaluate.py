@@ -79,7 +79,7 @@ class SuiteData:
             return None
         if rel not in self._schemas:
             self._schemas[rel] = json.loads((case.path.parent / rel).read_text(encoding="utf-8"))
-        return self._schemas[rel]  # type: ignore[no-any-return]
+        return self._schemas[rel]
 
 
 # --- per case ------------------------------------------------------------------------------------------------

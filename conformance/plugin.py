@@ -256,8 +256,8 @@ def load_run(request: pytest.FixtureRequest, suite: Suite) -> Any:
                           f"{p.failures} failed")
 
     out = plan.run_dir / "load" / suite.system
-    run = run_suite_load(suite, live_config(plan, endpoints, "baseline"), live_config(plan, endpoints, "candidate"),
-                         out, progress=progress)
+    candidate = endpoints.get(plan.candidate)
+    run = run_suite_load(suite, live_config(plan, endpoints, "baseline"), candidate, out, progress=progress)
     (out / "stages.txt").write_text("\n".join(run.lines()) + "\n", encoding="utf-8")
     return run
 

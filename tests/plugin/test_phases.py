@@ -59,8 +59,9 @@ def test_slower_candidate_fails_the_relative_latency_gate(pytester: pytest.Pytes
         result = pytester.runpytest_subprocess("suites/demo", "--latency", "-k", "latency")
         asked = sum(r.path.endswith("/chat/completions") for r in new.requests)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*✓ demo.latency.ttft_p95_ms*(n=24*", "*✗ demo.latency.max_ttft_p95_ratio*candidate*baseline*"],
-                                consecutive=False)
+    result.stdout.fnmatch_lines(
+        ["*✓ demo.latency.ttft_p95_ms*(n=24*", "*✗ demo.latency.max_ttft_p95_ratio*candidate*baseline*"],
+        consecutive=False)
     assert asked == 24  # the latency phase is its own set of requests, not the correctness answers
 
 
