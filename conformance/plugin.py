@@ -114,7 +114,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(f"conformance: {exc}") from None
     config.stash[PLAN] = plan
     config.stash[ENDPOINTS] = endpoints
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    if not config.option.collectonly:
+        plan.run_dir.mkdir(parents=True, exist_ok=True)
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
         tr.write_line(f"conformance: run {plan.run_id}: baseline {plan.baseline_label} vs candidate "
@@ -194,12 +195,37 @@ def suite_responses(request: pytest.FixtureRequest, suite: Suite, conformance_st
     cand = make_endpoint(plan, endpoints, "candidate", suite)
     # noise floor: a second pass of each endpoint against itself (suite.yaml `noise_floor: {repeats: 2}`)
     repeats = int((suite.config.get("noise_floor") or {}).get("repeats", 1))
-    got = replay_sync([base, cand], cases, conformance_store, repeats=repeats)
+    got = replay_sync([base, cand], cases, conformance_store, repeats=repeats,
+                      progress=_progress_printer(request.config, f"replaying {suite.system}",
+                                                 2 * repeats * len(cases)))
     out: dict[str, Any] = {"cases": cases}
     for role, ep in (("baseline", base), ("candidate", cand)):
         out[role] = {cid: r for (name, cid, rep), r in got.items() if name == ep.name and rep == 0}
         out[f"{role}_repeat"] = {cid: r for (name, cid, rep), r in got.items() if name == ep.name and rep == 1}
     return out
+
+
+def _progress_printer(config: pytest.Config, label: str, total: int) -> Any:
+    """A replay progress callback that writes to the real terminal (past capture) every 5 s and at the end, so a
+    long replay against a slow endpoint never looks like a hang. Silent on xdist workers."""
+    import time
+
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    state = {"done": 0, "failed": 0, "last": time.monotonic()}
+
+    def tick(resp: Response) -> None:
+        state["done"] += 1
+        state["failed"] += 0 if resp.ok else 1
+        now = time.monotonic()
+        if tr is None or capman is None or hasattr(config, "workerinput"):
+            return
+        if now - state["last"] >= 5 or state["done"] == total:
+            state["last"] = now
+            with capman.global_and_fixture_disabled():
+                tr.write_line(f"conformance: {label}: {state['done']}/{total} answers, {state['failed']} failed")
+
+    return tick
 
 
 def _phase_enabled(config: pytest.Config, phase: str) -> bool:
@@ -346,9 +372,14 @@ class _Reporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.config.stash[COLLECTOR].add(report)
 
+    def _active(self) -> bool:
+        """Controller of a real run (not a worker, not --collect-only) with a run plan."""
+        cfg = self.config
+        return not hasattr(cfg, "workerinput") and PLAN in cfg.stash and not cfg.option.collectonly
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput") or PLAN not in self.config.stash:
+        if not self._active():
             return
         from conformance.report.trend import previous_run_dir
         from conformance.report.write import finish_run
@@ -362,7 +393,7 @@ class _Reporter:
             self.report_lines = [f"conformance: report.html not written: {exc!r}"]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not hasattr(self.config, "workerinput") and PLAN in self.config.stash:
+        if self._active():
             for line in self.config.stash[COLLECTOR].summary_lines(self.config.stash[PLAN]):
                 terminalreporter.write_line(line)
             for line in self.report_lines:

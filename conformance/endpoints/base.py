@@ -33,6 +33,20 @@ RETRYABLE: frozenset[str] = frozenset(
 )
 
 
+def classify_status(status: int) -> str:
+    """Fault class of an HTTP error status — one vocabulary for the SDK client, preflight and the load driver
+    (this module imports no HTTP library, so the Locust process can use it too)."""
+    if status == 429:
+        return "rate_limited"
+    if status == 503:
+        return "unavailable_503"
+    if status in (401, 403):
+        return "auth"
+    if status >= 500:
+        return "server_error"
+    return "client_error"
+
+
 @dataclass
 class Attempt:
     """One try at a request — every one is kept, so a flaky endpoint is visible even when a retry succeeded."""

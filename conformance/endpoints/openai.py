@@ -24,7 +24,7 @@ from typing import Any
 
 import openai
 
-from conformance.endpoints.base import RETRYABLE, Attempt, Response, new_response
+from conformance.endpoints.base import RETRYABLE, Attempt, Response, classify_status, new_response
 from conformance.endpoints.config import EndpointConfig
 from conformance.goldens.model import Case
 from conformance.redact import Redactor
@@ -60,18 +60,6 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def classify_status(status: int) -> str:
-    if status == 429:
-        return "rate_limited"
-    if status == 503:
-        return "unavailable_503"
-    if status in (401, 403):
-        return "auth"
-    if status >= 500:
-        return "server_error"
-    return "client_error"
 
 
 def _status_fault(exc: openai.APIStatusError, redact: Redactor) -> _Fault:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import openai
 from rapidfuzz import fuzz, process, utils
 
+from conformance.endpoints.base import classify_status
 from conformance.endpoints.config import EndpointConfig
-from conformance.endpoints.openai import classify_status
 from conformance.errors import ConfigError
 from conformance.redact import Redactor
 

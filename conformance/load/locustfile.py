@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 import gevent
 from locust import FastHttpUser, constant, events, task
 
+from conformance.endpoints.base import classify_status
 from conformance.load.plan import PLAN_ENV, LoadPlan, PlanRequest, prompt_order, stage_at
 from conformance.load.shapes import ArrivalClock, shape_for
-from conformance.load.sse import StreamTrace, classify_status
+from conformance.load.sse import StreamTrace
 
 if PLAN_ENV not in os.environ:
     raise SystemExit(f"{PLAN_ENV} is not set: run load tests through `conformance load` or conformance.load.runner")

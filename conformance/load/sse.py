@@ -19,20 +19,6 @@ from typing import Any
 from conformance.checks.latency import itl_gaps, tpot_ms
 
 
-def classify_status(status: int) -> str:
-    """Fault class of an HTTP status — the same words as :func:`conformance.endpoints.openai.classify_status`
-    (kept separate so the locust process does not import the openai SDK; a test keeps the two in step)."""
-    if status == 429:
-        return "rate_limited"
-    if status == 503:
-        return "unavailable_503"
-    if status in (401, 403):
-        return "auth"
-    if status >= 500:
-        return "server_error"
-    return "client_error"
-
-
 @dataclass
 class StreamTrace:
     """Accumulates one streamed answer; times are ms since ``t0`` (the monotonic clock just before sending)."""
