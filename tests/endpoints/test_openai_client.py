@@ -46,8 +46,8 @@ def test_stream_records_text_timings_usage(server: FaultServer) -> None:
     assert r.ok and r.text == "Hello world, twice." and r.finish_reason == "stop"
     assert r.usage and r.usage["completion_tokens"] == 5
     assert r.ttfc_ms is not None and r.ttft_ms is not None and r.e2e_ms is not None
-    assert 60 <= r.ttft_ms <= r.e2e_ms
-    assert r.ttft_ms - r.ttfc_ms >= 50  # the role-only chunk comes before the injected delay, and is not a token
+    assert 60 <= r.ttft_ms <= r.e2e_ms  # the injected delay is inside TTFT...
+    assert r.ttfc_ms < r.ttft_ms  # ...and the role-only chunk that precedes it is a chunk, not a token
     assert [a.n for a in r.attempts] == [1] and r.attempts[0].fault is None
     body = server.requests[-1].body
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
