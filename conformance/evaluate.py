@@ -38,6 +38,8 @@ class CaseView:
     candidate: Response
     baseline_repeat: Response | None = None
     candidate_repeat: Response | None = None
+    baseline_perturbed: Response | None = None
+    candidate_perturbed: Response | None = None
 
 
 def _text(resp: Response | None) -> str | None:
@@ -106,6 +108,8 @@ def schema_check(data: SuiteData, v: CaseView) -> CheckResult | None:
 
 
 def consumer_parser_check(data: SuiteData, v: CaseView) -> CheckResult | None:
+    """The consuming system's own post-processing (suite.yaml ``consumer_parser: pkg.module:function``) run on
+    both answers: the candidate must not make it raise or return something different."""
     spec = data.config.get("consumer_parser")
     if not spec:
         return None
@@ -133,6 +137,8 @@ def label_row(data: SuiteData, v: CaseView) -> classification.LabelRow | None:
         v.case.id, data.labels, gold=v.case.expect.label, baseline=_text(v.baseline), candidate=_text(v.candidate),
         baseline_repeat=_text(v.baseline_repeat) if v.baseline_repeat else None,
         candidate_repeat=_text(v.candidate_repeat) if v.candidate_repeat else None,
+        baseline_perturbed=_text(v.baseline_perturbed) if v.baseline_perturbed else None,
+        candidate_perturbed=_text(v.candidate_perturbed) if v.candidate_perturbed else None,
     )
 
 
@@ -198,6 +204,10 @@ def suite_gates(data: SuiteData, views: Sequence[CaseView]) -> list[GateResult]:
 
 def views_from(responses: Mapping[str, Any]) -> list[CaseView]:
     """CaseViews from the plugin's ``suite_responses`` mapping."""
-    rep_b, rep_c = responses.get("baseline_repeat") or {}, responses.get("candidate_repeat") or {}
-    return [CaseView(c, responses["baseline"][c.id], responses["candidate"][c.id], rep_b.get(c.id), rep_c.get(c.id))
-            for c in responses["cases"]]
+    def extra(key: str) -> dict[str, Response]:
+        return responses.get(key) or {}
+
+    rep_b, rep_c = extra("baseline_repeat"), extra("candidate_repeat")
+    per_b, per_c = extra("baseline_perturbed"), extra("candidate_perturbed")
+    return [CaseView(c, responses["baseline"][c.id], responses["candidate"][c.id], rep_b.get(c.id), rep_c.get(c.id),
+                     per_b.get(c.id), per_c.get(c.id)) for c in responses["cases"]]

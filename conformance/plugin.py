@@ -202,6 +202,18 @@ def suite_responses(request: pytest.FixtureRequest, suite: Suite, conformance_st
     for role, ep in (("baseline", base), ("candidate", cand)):
         out[role] = {cid: r for (name, cid, rep), r in got.items() if name == ep.name and rep == 0}
         out[f"{role}_repeat"] = {cid: r for (name, cid, rep), r in got.items() if name == ep.name and rep == 1}
+    # prompt-perturbation robustness (opt-in: suite.yaml `perturbation: {seed: N}`; it doubles the calls)
+    pert = suite.config.get("perturbation")
+    if pert is not None:
+        from conformance.checks.perturb import perturbed_case
+
+        variants = [perturbed_case(c, int(pert.get("seed", 0))) for c in cases]
+        base = make_endpoint(plan, endpoints, "baseline", suite)
+        cand = make_endpoint(plan, endpoints, "candidate", suite)
+        got = replay_sync([base, cand], variants, conformance_store,
+                          progress=_progress_printer(request.config, f"perturbed {suite.system}", 2 * len(variants)))
+        for role, ep in (("baseline", base), ("candidate", cand)):
+            out[f"{role}_perturbed"] = {cid: r for (name, cid, _), r in got.items() if name == ep.name}
     return out
 
 
@@ -302,8 +314,11 @@ def case_view(request: pytest.FixtureRequest, case: Case, baseline: Response, ca
     """Everything about ``case`` in this run: ``case_view.baseline``, ``.candidate`` and their second passes."""
     from conformance.evaluate import CaseView
 
-    return CaseView(case, baseline, candidate, suite_responses["baseline_repeat"].get(case.id),
-                    suite_responses["candidate_repeat"].get(case.id))
+    def extra(key: str) -> Response | None:
+        return (suite_responses.get(key) or {}).get(case.id)
+
+    return CaseView(case, baseline, candidate, extra("baseline_repeat"), extra("candidate_repeat"),
+                    extra("baseline_perturbed"), extra("candidate_perturbed"))
 
 
 def _response(request: pytest.FixtureRequest, role: str, case: Case) -> Response:

@@ -16,6 +16,7 @@ from conformance.checks.availability import answered
 from conformance.evaluate import (
     CaseView,
     SuiteData,
+    consumer_parser_check,
     label_check,
     schema_check,
     suite_gates,
@@ -40,6 +41,11 @@ def test_terms(suite_data: SuiteData, case_view: CaseView, conformance_record: A
 def test_schema(suite_data: SuiteData, case_view: CaseView, conformance_record: Any) -> None:
     """JSON output: extraction (think/fences/prose), schema validation, structural diff vs the baseline."""
     conformance_record.verify(case_view.case, schema_check(suite_data, case_view))
+
+
+def test_consumer_parser(suite_data: SuiteData, case_view: CaseView, conformance_record: Any) -> None:
+    """The consuming system's own parser (suite.yaml ``consumer_parser``) gives the same result on both answers."""
+    conformance_record.verify(case_view.case, consumer_parser_check(suite_data, case_view))
 
 
 def test_tool_calls(suite_data: SuiteData, case_view: CaseView, conformance_record: Any) -> None:

@@ -12,13 +12,16 @@ global state), so a failing case can be replayed and a recording stays valid.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PARTICLES", "PERTURBATIONS", "Perturbation", "perturb", "perturb_messages"]
+from conformance.goldens.model import Case
+
+__all__ = ["PARTICLES", "PERTURBATIONS", "Perturbation", "perturb", "perturb_messages", "perturbed_case"]
 
 #: Trailing particles a Chinese user adds without changing what they ask (softening / tone only).
 PARTICLES = ("呢", "吧", "啊")
@@ -97,3 +100,9 @@ def perturb_messages(messages: Sequence[Mapping[str, Any]], seed: int,
             m["content"] = perturb(m["content"], seed + i, kinds).text
         out.append(m)
     return out
+
+
+def perturbed_case(case: Case, seed: int) -> Case:
+    """The same case with its user text perturbed deterministically — a distinct request (its own fingerprint), so
+    the run cache keeps both answers; the id is unchanged so its answer pairs with the original case's."""
+    return dataclasses.replace(case, messages=tuple(perturb_messages(case.messages, seed)))

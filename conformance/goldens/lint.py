@@ -171,6 +171,8 @@ def lint_suite_file(path: Path, root: Path, report: LintReport) -> None:
     if errors:
         return
     data: dict[str, Any] = doc.data
+    if data.get("require_gold"):
+        _lint_require_gold(path, root, data, report)
     for key in ("goldens", "glossary"):
         if key in data:
             target = inside(root, data[key])
@@ -179,6 +181,26 @@ def lint_suite_file(path: Path, root: Path, report: LintReport) -> None:
                                                  "repository"))
             elif not target.exists():
                 report.errors.append(GoldenError(path, doc.line_of((key,)), f"{key} not found: {data[key]}"))
+
+
+def _lint_require_gold(path: Path, root: Path, data: dict[str, Any], report: LintReport) -> None:
+    """A suite that gates on gold labels (``require_gold: true``) cannot use cases without an expectation."""
+    goldens = inside(root, data.get("goldens", f"goldens/{data['system']}"))
+    if goldens is None or not goldens.is_dir():
+        return
+    for p in sorted(goldens.iterdir()):
+        if not (p.is_file() and is_set_file(p)):
+            continue
+        try:
+            doc = read_yaml(p)
+        except GoldenError:
+            continue  # reported where the set itself is linted
+        if schema_errors(doc, "golden-set.schema.json"):
+            continue
+        for case in build_set(doc, goldens.name).cases:
+            if not case.expect.raw:
+                report.errors.append(GoldenError(case.path, case.line, f"{case.id}: no `expect` — suite "
+                                                 f"{data['system']!r} requires gold expectations (require_gold)"))
 
 
 def _is_system_dir(d: Path) -> bool:

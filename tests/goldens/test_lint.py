@@ -271,3 +271,21 @@ def test_random_text_lints_without_crashing(fuzz_repo: Path, text: str) -> None:
     path, report = _lint_text(fuzz_repo, text)
     _assert_well_formed(path, text, report)
     assert report.errors or report.sets == 1
+
+
+def test_require_gold_flags_cases_without_expectations(tmp_path: Path) -> None:
+    from conformance.goldens.lint import lint_paths
+
+    (tmp_path / "pyproject.toml").write_text("")
+    g = tmp_path / "goldens" / "sent"
+    g.mkdir(parents=True)
+    (g / "set.yaml").write_text("set: s\nowner: '@t'\ncases:\n  - {id: a, prompt: x, expect: {label: 正面}}\n"
+                                "  - {id: b, prompt: y}\n")
+    s = tmp_path / "suites" / "sent"
+    s.mkdir(parents=True)
+    (s / "suite.yaml").write_text("system: sent\nrequire_gold: true\n")
+    report = lint_paths([tmp_path / "suites"], tmp_path)
+    assert [(e.line, e.message) for e in report.errors] == [
+        (5, "b: no `expect` — suite 'sent' requires gold expectations (require_gold)")]
+    (s / "suite.yaml").write_text("system: sent\n")
+    assert lint_paths([tmp_path / "suites"], tmp_path).errors == []

@@ -19,16 +19,17 @@ Answer = Callable[[str], Behaviour]
 TEST_MODULE = '''
 from conformance import assert_gates
 from conformance.checks.availability import answered
-from conformance.evaluate import (label_check, schema_check, suite_gates, terms_check, text_check, tool_call_check,
-                                  views_from)
+from conformance.evaluate import (consumer_parser_check, label_check, schema_check, suite_gates, terms_check,
+                                  text_check, tool_call_check, views_from)
 
 
 def test_answered(case_view, conformance_record):
     conformance_record.verify(case_view.case, answered(case_view.baseline, case_view.candidate))
 
 
-@pytest.mark.parametrize("check", [terms_check, schema_check, tool_call_check, label_check, text_check],
-                         ids=["terms", "schema", "tool_calls", "label", "text"])
+@pytest.mark.parametrize("check", [terms_check, schema_check, tool_call_check, label_check, text_check,
+                                   consumer_parser_check],
+                         ids=["terms", "schema", "tool_calls", "label", "text", "consumer"])
 def test_check(check, suite_data, case_view, conformance_record):
     conformance_record.verify(case_view.case, check(suite_data, case_view))
 
@@ -314,3 +315,60 @@ def test_identical_free_text_passes_with_similarity_next_to_noise_floor(pytester
         result = run(pytester, "qa")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*✓ qa.text.similarity_median*noise floor*"])
+
+
+# --- the consuming system's own parser ------------------------------------------------------------------------
+
+CONSUMER = """
+import json
+
+
+def monthly_profit_cents(text):
+    \"\"\"What the finance team's nightly job really does with the answer.\"\"\"
+    return round(json.loads(text)["profit"] * 100)
+"""
+
+
+def test_consumer_parser_breaks_on_candidate_output(pytester: pytest.Pytester) -> None:
+    suite = FIN_SUITE + "consumer_parser: finance_consumer:monthly_profit_cents\n"
+    build(pytester.path, "fin", suite, FIN_GOLDEN, {"goldens/fin/schemas/summary.json": FIN_SCHEMA,
+                                                    "finance_consumer.py": CONSUMER})
+
+    def base(p: str) -> Behaviour:
+        return Behaviour(text=json.dumps(fin_answer(p)))
+
+    def cand(p: str) -> Behaviour:  # m4's profit became a string: the consumer's arithmetic breaks
+        d = fin_answer(p)
+        return Behaviour(text=json.dumps({**d, "profit": str(d["profit"])} if p.endswith(" 4") else d))
+
+    with endpoints(pytester.path, base, base):
+        assert run(pytester, "fin").ret == 0
+    with endpoints(pytester.path, base, cand):
+        result = run(pytester, "fin")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*monthly_profit_cents*TypeError*", "*FAILED*test_check?m4-consumer?*"],
+                                consecutive=False)
+
+
+# --- prompt-perturbation robustness ---------------------------------------------------------------------------
+
+def test_label_flips_under_prompt_perturbation_are_caught(pytester: pytest.Pytester) -> None:
+    suite = SAFETY_SUITE.replace("noise_floor: {repeats: 2}", "perturbation: {seed: 7}") + \
+        "    max_perturbation_excess: 0.05\n"
+    build(pytester.path, "safety", suite, SAFETY_GOLDEN)
+
+    def robust(p: str) -> Behaviour:  # reads the number wherever it is
+        digits = "".join(ch for ch in p if ch.isdigit())
+        return Behaviour(text="违规" if int(digits) % 2 else "合规")
+
+    def brittle(p: str) -> Behaviour:  # answers only the exact original wording
+        return robust(p) if p == f"内容 {''.join(ch for ch in p if ch.isdigit())}" else Behaviour(text="需复核")
+
+    with endpoints(pytester.path, robust, robust):
+        result = run(pytester, "safety")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*✓ safety.classification.perturbation_excess*"])
+    with endpoints(pytester.path, robust, brittle):
+        result = run(pytester, "safety")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*✗ safety.classification.perturbation_excess*candidate flips under perturbation*"])
