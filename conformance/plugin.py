@@ -15,6 +15,7 @@ import pytest
 
 from conformance.errors import ConformanceError
 from conformance.goldens.model import Case
+from conformance.progress import load_progress, replay_progress
 from conformance.report.collect import ResultCollector
 from conformance.suite import Suite, discover_suites, find_root, load_suite
 
@@ -196,8 +197,7 @@ def suite_responses(request: pytest.FixtureRequest, suite: Suite, conformance_st
     # noise floor: a second pass of each endpoint against itself (suite.yaml `noise_floor: {repeats: 2}`)
     repeats = int((suite.config.get("noise_floor") or {}).get("repeats", 1))
     got = replay_sync([base, cand], cases, conformance_store, repeats=repeats,
-                      progress=_progress_printer(request.config, f"replaying {suite.system}",
-                                                 2 * repeats * len(cases)))
+                      progress=replay_progress(request.config, f"replaying {suite.system}", 2 * repeats * len(cases)))
     out: dict[str, Any] = {"cases": cases}
     for role, ep in (("baseline", base), ("candidate", cand)):
         out[role] = {cid: r for (name, cid, rep), r in got.items() if name == ep.name and rep == 0}
@@ -211,33 +211,10 @@ def suite_responses(request: pytest.FixtureRequest, suite: Suite, conformance_st
         base = make_endpoint(plan, endpoints, "baseline", suite)
         cand = make_endpoint(plan, endpoints, "candidate", suite)
         got = replay_sync([base, cand], variants, conformance_store,
-                          progress=_progress_printer(request.config, f"perturbed {suite.system}", 2 * len(variants)))
+                          progress=replay_progress(request.config, f"perturbed {suite.system}", 2 * len(variants)))
         for role, ep in (("baseline", base), ("candidate", cand)):
             out[f"{role}_perturbed"] = {cid: r for (name, cid, _), r in got.items() if name == ep.name}
     return out
-
-
-def _progress_printer(config: pytest.Config, label: str, total: int) -> Any:
-    """A replay progress callback that writes to the real terminal (past capture) every 5 s and at the end, so a
-    long replay against a slow endpoint never looks like a hang. Silent on xdist workers."""
-    import time
-
-    tr = config.pluginmanager.get_plugin("terminalreporter")
-    capman = config.pluginmanager.get_plugin("capturemanager")
-    state = {"done": 0, "failed": 0, "last": time.monotonic()}
-
-    def tick(resp: Response) -> None:
-        state["done"] += 1
-        state["failed"] += 0 if resp.ok else 1
-        now = time.monotonic()
-        if tr is None or capman is None or hasattr(config, "workerinput"):
-            return
-        if now - state["last"] >= 5 or state["done"] == total:
-            state["last"] = now
-            with capman.global_and_fixture_disabled():
-                tr.write_line(f"conformance: {label}: {state['done']}/{total} answers, {state['failed']} failed")
-
-    return tick
 
 
 def _phase_enabled(config: pytest.Config, phase: str) -> bool:
@@ -280,19 +257,7 @@ def load_run(request: pytest.FixtureRequest, suite: Suite) -> Any:
     from conformance.run import live_config
 
     plan, endpoints = _require_plan(request.config), request.config.stash[ENDPOINTS]
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    capman = request.config.pluginmanager.get_plugin("capturemanager")
-    shown: dict[str, tuple[int | None, float]] = {}
-
-    def progress(p: Any) -> None:  # live on the terminal (past output capture): per stage change and every 5 s
-        stage, at = shown.get(p.label, (None, -5.0))
-        if tr is None or capman is None or (p.stage == stage and p.elapsed_s - at < 5):
-            return
-        shown[p.label] = (p.stage, p.elapsed_s)
-        with capman.global_and_fixture_disabled():
-            tr.write_line(f"conformance load: {p.label} stage {p.stage} {p.elapsed_s:.0f}s: {p.requests} requests, "
-                          f"{p.failures} failed")
-
+    progress = load_progress(request.config)
     out = plan.run_dir / "load" / suite.system
     candidate = endpoints.get(plan.candidate)
     run = run_suite_load(suite, live_config(plan, endpoints, "baseline"), candidate, out, progress=progress)
