@@ -144,14 +144,18 @@ def _envelope_findings(baseline: str, candidate: str, b: Envelope, c: Envelope, 
 def _phrase_findings(baseline: str, candidate: str, must_include: tuple[str, ...],
                      must_not_include: tuple[str, ...]) -> list[Finding]:
     out: list[Finding] = []
+    # An expectation the baseline misses too is not a regression: kind *_shared (reported, xfail, still counted
+    # by the suite's phrase gates), so `fail_on` only fires on what the candidate broke.
     for p in missing_phrases(candidate, must_include):
-        had = "the baseline had it" if contains_phrase(baseline, p) else "the baseline lacked it too"
-        out.append(Finding("missing_phrase", f"required phrase {p!r} missing ({had})", path="must_include",
-                           candidate=p))
+        had = contains_phrase(baseline, p)
+        note = "the baseline had it" if had else "the baseline lacked it too"
+        out.append(Finding("missing_phrase" if had else "missing_phrase_shared",
+                           f"required phrase {p!r} missing ({note})", path="must_include", candidate=p))
     for p in present_phrases(candidate, must_not_include):
-        had = "the baseline had it too" if contains_phrase(baseline, p) else "new in the candidate"
-        out.append(Finding("forbidden_phrase", f"forbidden phrase {p!r} present ({had})",
-                           path="must_not_include", candidate=p))
+        had = contains_phrase(baseline, p)
+        note = "the baseline had it too" if had else "new in the candidate"
+        out.append(Finding("forbidden_phrase_shared" if had else "forbidden_phrase",
+                           f"forbidden phrase {p!r} present ({note})", path="must_not_include", candidate=p))
     return out
 
 
@@ -210,6 +214,7 @@ def text_drift(baseline: str, candidate: str, *, reference: str | None = None,
         "baseline_missing": missing_phrases(baseline, must_include),
         "must_not_include": list(must_not_include),
         "forbidden": present_phrases(candidate, must_not_include),
+        "shared_expectation_failures": sum(f.kind.endswith("_shared") for f in findings),
     }
     return CheckResult("text", passed=not failing, explanation=explanation, score=sim,
                        findings=tuple(findings), details=details)

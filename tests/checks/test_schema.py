@@ -247,3 +247,18 @@ def test_load_consumer_parser() -> None:
 def test_load_consumer_parser_errors(spec: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         load_consumer_parser(spec)
+
+
+def test_invalid_output_the_baseline_shares_is_not_a_regression() -> None:
+    schema = {"type": "object", "required": ["profit"], "properties": {"profit": {"type": "number"}}}
+    garbage, valid = extract_json("sure! here it is"), extract_json('{"profit": 1.5}')
+    shared = check_schema(garbage, extract_json("no json either"), schema)
+    assert shared.passed and shared.details["shared_expectation_failures"] == 1
+    assert [f.kind for f in shared.findings if f.kind.startswith("unparseable")] == ["unparseable_shared"]
+    assert shared.details["invalid"]  # the invalid-rate gate still counts it
+    broke = check_schema(valid, extract_json("no json"), schema)
+    assert not broke.passed and broke.details["shared_expectation_failures"] == 0
+    both_wrong_schema = check_schema(extract_json('{"p": 1}'), extract_json('{"p": 2}'), schema)
+    assert both_wrong_schema.passed and any(f.kind == "schema_error_shared" for f in both_wrong_schema.findings)
+    think = check_schema(garbage, extract_json("<think>x</think>no json"), schema)
+    assert not think.passed  # a new <think> block is a regression even when the JSON was already broken

@@ -261,3 +261,13 @@ def test_results_without_text_details_are_left_out() -> None:
     results = dict(suite_results(), broken=CheckResult("text", passed=False, explanation="request failed"))
     gates = gates_by_name(results)
     assert all(g.n == 10 for g in gates.values())
+
+
+def test_phrase_the_baseline_misses_too_is_shared_not_a_regression() -> None:
+    from conformance.checks.text import TextConfig, text_drift
+
+    both = text_drift("报销需在30日内提交。", "报销需在30日内提交。", must_include=("风险提示",), config=TextConfig())
+    assert both.passed and both.details["shared_expectation_failures"] == 1
+    assert [f.kind for f in both.findings] == ["missing_phrase_shared"]
+    dropped = text_drift("风险提示：逾期不予受理。", "逾期不予受理。", must_include=("风险提示",), config=TextConfig())
+    assert not dropped.passed and "missing_phrase" in [f.kind for f in dropped.findings]
