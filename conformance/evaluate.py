@@ -10,6 +10,7 @@ or an empty text, so a candidate that fails does not look more accurate than one
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,7 +105,11 @@ def schema_check(data: SuiteData, v: CaseView) -> CheckResult | None:
     allow_prose = bool((data.config.get("extraction") or {}).get("allow_prose", False))
     base = extract_json(_text(v.baseline), v.baseline.reasoning, allow_prose=allow_prose)
     cand = extract_json(_text(v.candidate), v.candidate.reasoning, allow_prose=allow_prose)
-    return check_schema(base, cand, schema)
+    result = check_schema(base, cand, schema)
+    if not cand.ok and v.candidate.finish_reason == "length":  # the usual cause: say it, it has a different fix
+        result = dataclasses.replace(result, explanation="answer cut off at max_tokens (finish_reason=length); "
+                                     + result.explanation)
+    return result
 
 
 def consumer_parser_check(data: SuiteData, v: CaseView) -> CheckResult | None:

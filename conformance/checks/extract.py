@@ -201,7 +201,9 @@ def _describe_error(body: str, exc: BaseException, allow_prose: bool) -> str:
         if head is not None:
             return f"trailing prose after the JSON: {_clip(body[head[1]:])!r} (set allow_prose to tolerate)"
         found = _find_embedded(body)
-        if found is not None:
+        # a body that itself opens a JSON document is broken JSON (often cut off at max_tokens), not prose around
+        # a smaller object found inside it
+        if found is not None and not body.lstrip().startswith(("{", "[")):
             return f"prose before the JSON: {_clip(body[:found[1]])!r} (set allow_prose to tolerate)"
     if isinstance(exc, json.JSONDecodeError):
         near = _clip(body[max(0, exc.pos - 20): exc.pos + 20], 50)
