@@ -121,3 +121,28 @@ async def _check(cfg: EndpointConfig):  # type: ignore[no-untyped-def]
     from conformance.endpoints.preflight import check
 
     return [await check(cfg)]
+
+
+def test_load_path(tmp_path: Path) -> None:
+    """The load path: one real Locust run against a server that rotates through every HTTP-level fault; each is
+    classified in the raw records and the stage's failures, and the run ends by itself within its bounds."""
+    from conformance.load.runner import run_load
+    from conformance.load.stats import read_records
+
+    rotation = [Behaviour(text="fine"), Behaviour(status=429, retry_after="0"), Behaviour(status=500),
+                Behaviour(status=502), Behaviour(status=503), Behaviour(reset_after_chunks=2),
+                Behaviour(truncate_after_chunks=2), Behaviour(invalid_json=True),
+                Behaviour(content_type="text/html", body="<html>proxy</html>"), Behaviour(empty_choices=True),
+                Behaviour(headers_delay_ms=2500)]
+    with FaultServer(lambda req, n: rotation[n % len(rotation)], models=["m"]) as srv:
+        cfg = EndpointConfig("ep", srv.base_url, "m", timeout_s=TIMEOUT_S)
+        t0 = time.monotonic()
+        result = run_load(_cases(), cfg, [{"users": 2, "spawn_rate": 2, "duration_s": 4}], tmp_path, seed=1)
+        assert time.monotonic() - t0 < 60
+    raw_dirs = {p.parent for p in tmp_path.rglob("records-*.jsonl")}
+    records = [r for raw in raw_dirs for r in read_records(raw)[0]]
+    faults = {r.get("fault") for r in records}
+    assert {None, "rate_limited", "server_error", "unavailable_503", "bad_response", "timeout"} <= faults
+    assert faults & {"truncated_stream", "connection"}  # reset / cut streams
+    (stage,) = result.stages
+    assert stage.ok > 0 and sum(stage.failures.values()) == stage.requests - stage.ok
