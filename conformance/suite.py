@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import GoldenError
-from conformance.goldens.loader import load_system, schema_errors
+from conformance.goldens.loader import load_system, read_validated
 from conformance.goldens.model import Case, GoldenSet
-from conformance.goldens.yamlsource import read_yaml
 
 SUITE_FILE = "suite.yaml"
 
@@ -72,13 +71,7 @@ def resolve_in_root(root: Path, rel: str, source: Path) -> Path:
 def load_suite(suite_dir: Path, root: Path | None = None) -> Suite:
     """Load ``suite_dir/suite.yaml`` and the golden sets it points at."""
     suite_file = suite_dir / SUITE_FILE
-    doc = read_yaml(suite_file)
-    if doc.duplicates:
-        where, line = doc.duplicates[0]
-        raise GoldenError(suite_file, line, f"duplicate key `{where[-1]}`")
-    errors = schema_errors(doc, "suite.schema.json")
-    if errors:
-        raise errors[0]
+    doc = read_validated(suite_file, "suite.schema.json")
     root = root or find_root(suite_dir)
     cfg = doc.data
     suite = Suite(system=cfg["system"], dir=suite_dir.resolve(), root=root, config=cfg)

@@ -127,16 +127,21 @@ def build_set(doc: YamlDoc, system: str) -> GoldenSet:
     )
 
 
-def load_set(path: Path, system: str | None = None) -> GoldenSet:
-    """Load and validate one golden file; raise the first problem."""
+def read_validated(path: Path, schema_name: str) -> YamlDoc:
+    """Read a YAML file and raise its first problem (duplicate key, then schema violation) as a GoldenError."""
     doc = read_yaml(path)
     if doc.duplicates:
         where, line = doc.duplicates[0]
         raise GoldenError(path, line, f"duplicate key `{where[-1]}`")
-    errors = schema_errors(doc, "golden-set.schema.json")
+    errors = schema_errors(doc, schema_name)
     if errors:
         raise errors[0]
-    return build_set(doc, system or path.parent.name)
+    return doc
+
+
+def load_set(path: Path, system: str | None = None) -> GoldenSet:
+    """Load and validate one golden file; raise the first problem."""
+    return build_set(read_validated(path, "golden-set.schema.json"), system or path.parent.name)
 
 
 def load_system(system_dir: Path) -> list[GoldenSet]:

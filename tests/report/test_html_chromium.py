@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import pytest
 from conformance.report.write import write_report
 from tests.report.png import decode_png
 from tests.report.runfolder import ADVERSARIAL, build_run
+from tests.report.test_html import Tags
 
 CHROMIUM = next((found for name in (os.environ.get("CONFORMANCE_CHROMIUM"), "chromium", "chromium-browser",
                                     "google-chrome", "google-chrome-stable") if name and (found := shutil.which(name))),
@@ -55,23 +55,10 @@ def test_screenshot_is_a_rendered_page(report: Path) -> None:
     assert red > 10_000  # the FAIL banner (#c62828) was painted
 
 
-class _Dom(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
 def test_hostile_text_did_not_become_markup_in_the_browser(report: Path) -> None:
     proc = chromium("--dump-dom", report.as_uri(), cwd=report.parent)
     assert proc.returncode == 0 and "</html>" in proc.stdout, proc.stderr[-2000:]
-    dom = _Dom()
+    dom = Tags()
     dom.feed(proc.stdout)
     tags = {t for t, _ in dom.tags}
     assert not tags & {"script", "img", "textarea", "iframe", "object"}
