@@ -1,0 +1,165 @@
+"""``conformance lint`` and pytest collection of a generated suite of N cases (goal: each ≤ 5 s at 10,000 cases).
+
+The repository is generated in a temporary folder: ``endpoints.yaml`` (two loopback endpoints that are never
+contacted), ``pyproject.toml`` (``-p no:locust``, as in this repository), ``suites/bench/`` with a suite.yaml and a
+thin test module shaped like ``suites/legal/test_legal.py`` (two per-case tests and one gate test, so N cases make
+2N + 1 test items), and ``goldens/bench/`` with N cases in files of 1,000 — each with a system prompt from the
+set's defaults, a CJK prompt, tags and term expectations, like the shipped golden sets.
+
+Both commands run as subprocesses in that folder, exactly as a user would type them, so interpreter start-up and
+imports are part of the figure. Each is also run with the libyaml prototype of :mod:`bench.prototypes` applied
+(lint through ``python -c``, pytest with ``-p bench.prototypes``), interleaved with the shipped runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import Result, loadavg, median
+from bench.servers import ROOT
+
+PATCH = ("import bench.prototypes as p; p.libyaml_composer(); from conformance.cli import main; "
+         "raise SystemExit(main(['lint']))")
+
+ENDPOINTS = """\
+defaults: {baseline: bench-baseline, candidate: bench-candidate}
+endpoints:
+  bench-baseline: {base_url: "http://127.0.0.1:9/v1", model: bench-old}
+  bench-candidate: {base_url: "http://127.0.0.1:9/v1", model: bench-new}
+"""
+PYPROJECT = """\
+[tool.pytest.ini_options]
+addopts = "-p no:locust"
+"""
+SUITE = """\
+system: bench
+goldens: goldens/bench
+gates:
+  availability: {max_error_rate: 0.0}
+"""
+TESTS = '''\
+from __future__ import annotations
+
+from typing import Any
+
+from conformance import assert_gates
+from conformance.checks.availability import answered
+from conformance.evaluate import CaseView, SuiteData, suite_gates, terms_check, views_from
+
+
+def test_answered(case_view: CaseView, conformance_record: Any) -> None:
+    conformance_record.verify(case_view.case, answered(case_view.baseline, case_view.candidate))
+
+
+def test_terms(suite_data: SuiteData, case_view: CaseView, conformance_record: Any) -> None:
+    conformance_record.verify(case_view.case, terms_check(suite_data, case_view))
+
+
+def test_gates(suite_data: SuiteData, suite_responses: dict[str, Any], conformance_record: Any) -> None:
+    gates = suite_gates(suite_data, views_from(suite_responses))
+    conformance_record.gates(gates)
+    assert_gates(gates)
+'''
+TAGS = ("deposit", "penalty", "liability", "arbitration", "termination")
+
+
+def golden_file(index: int, start: int, count: int) -> str:
+    lines = [f"set: bench-{index:03d}", 'owner: "@bench"', "defaults:",
+             "  system: 你是法务文书助手，只输出条款正文，不要解释。",
+             "  params: {temperature: 0, max_tokens: 128, seed: 42}", "  tags: [bench]", "cases:"]
+    for i in range(start, start + count):
+        lines += [f"  - id: case-{i:06d}",
+                  f"    prompt: 起草买卖合同的定金条款，定金为合同总价的{i % 30 + 1}%。（第{i}号）",
+                  f"    tags: [{TAGS[i % len(TAGS)]}]",
+                  "    expect:",
+                  "      terms: {required: [定金], forbidden: [订金]}"]
+    return "\n".join(lines) + "\n"
+
+
+def make_repo(root: Path, n_cases: int, per_file: int = 1000) -> Path:
+    (root / "suites" / "bench").mkdir(parents=True)
+    (root / "goldens" / "bench").mkdir(parents=True)
+    (root / "endpoints.yaml").write_text(ENDPOINTS, encoding="utf-8")
+    (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (root / "suites" / "bench" / "suite.yaml").write_text(SUITE, encoding="utf-8")
+    (root / "suites" / "bench" / "test_bench.py").write_text(TESTS, encoding="utf-8")
+    for k, start in enumerate(range(0, n_cases, per_file)):
+        text = golden_file(k, start, min(per_file, n_cases - start))
+        (root / "goldens" / "bench" / f"set-{k:03d}.yaml").write_text(text, encoding="utf-8")
+    return root
+
+
+def _timed(cmd: list[str], cwd: Path, expect: str, env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0 or expect not in proc.stdout:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode} without {expect!r}:\n"
+                           f"{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
+    return elapsed
+
+
+def lint_and_collect(*, n_cases: int, repeats: int, command: str, prototypes: bool = True) -> list[Result]:
+    goal = f"≤ 5 s for {n_cases:,} cases" if n_cases == 10_000 else f"≤ 5 s (goal is for 10,000; here {n_cases:,})"
+    lint = Result(name=f"lint[{n_cases} cases]", benchmark="collection", metric="s wall (subprocess)", goal=goal,
+                  goal_value=5.0, direction="max", command=command)
+    collect = Result(name=f"pytest_collect[{n_cases} cases]", benchmark="collection", metric="s wall (subprocess)",
+                     goal=goal, goal_value=5.0, direction="max", command=command)
+    items = 2 * n_cases + 1
+    tmp = Path(tempfile.mkdtemp(prefix="bench-collect-"))
+    try:
+        repo = make_repo(tmp / "repo", n_cases)
+        lint_cmd = [sys.executable, "-m", "conformance.cli", "lint"]
+        collect_cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "--no-preflight",
+                       "--no-local-start", "-p", "no:cacheprovider", "suites/bench"]
+        # the prototype: the same commands with yamlsource composing through libyaml (bench/prototypes.py)
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path}
+        proto_lint = [sys.executable, "-c", PATCH]
+        proto_collect = [*collect_cmd[:3], "-p", "bench.prototypes", *collect_cmd[3:]]
+        proto: dict[str, list[float]] = {"lint": [], "collect": []}
+        for i in range(repeats):
+            lint.loadavg.append(loadavg())
+            collect.loadavg.append(loadavg())
+            steps = [(lint.ours_samples, lint_cmd, f"{n_cases} cases, 0 errors", None),
+                     (collect.ours_samples, collect_cmd, f"{items} tests", None)]
+            if prototypes:
+                steps += [(proto["lint"], proto_lint, f"{n_cases} cases, 0 errors", env),
+                          (proto["collect"], proto_collect, f"{items} tests", env)]
+            for samples, cmd, expect, cmd_env in steps if i % 2 == 0 else steps[::-1]:
+                samples.append(round(_timed(cmd, repo, expect, cmd_env), 3))
+        lint.extra = {"cases": n_cases, "files": -(-n_cases // 1000), "argv": "conformance lint"}
+        collect.extra = {"cases": n_cases, "items": items,
+                         "argv": "pytest --collect-only -q --no-preflight --no-local-start -p no:cacheprovider "
+                                 "suites/bench"}
+        lint.extra["python_startup_s"] = collect.extra["python_startup_s"] = _startup()
+        if prototypes:
+            collect.extra["pytest_floor_s"] = _pytest_floor(repo)
+            for res, key in ((lint, "lint"), (collect, "collect")):
+                res.extra["prototype_libyaml"] = {"samples": proto[key], "median": median(proto[key])}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [lint.judge(), collect.judge()]
+
+
+def _pytest_floor(repo: Path) -> float:
+    """Seconds for the same pytest command on one trivial test file: pytest and its plugins (hypothesis's
+    imports hypothesis for its terminal summary), the conformance plugin staying inert — the floor under
+    the collection figure."""
+    (repo / "floor").mkdir(exist_ok=True)
+    (repo / "floor" / "test_floor.py").write_text("def test_floor() -> None:\n    pass\n", encoding="utf-8")
+    cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "floor"]
+    return round(min(_timed(cmd, repo, "1 test") for _ in range(2)), 3)
+
+
+def _startup() -> float:
+    """Seconds for ``python -c pass``: the floor under any command-line figure on this machine right now."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return round(time.perf_counter() - t0, 3)
