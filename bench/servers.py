@@ -52,15 +52,15 @@ def _delta_args(ttft_ms: float, itl_ms: float, tokens: int) -> list[str]:
 
 @contextlib.contextmanager
 def fault_server(ttft_ms: float = 0.0, itl_ms: float = 0.0, tokens: int = 16, *,
-                 as_shipped: bool = False) -> Iterator[Target]:
+                 nagle: bool = False) -> Iterator[Target]:
     """A FaultServer (``record=False``) answering every chat request with ``tokens`` content chunks.
 
-    By default every accepted socket gets ``TCP_NODELAY`` (see :func:`nodelay_state`); ``as_shipped=True`` runs
-    the FaultServer exactly as ``conformance.testing`` ships it.
+    ``nagle=True`` turns TCP_NODELAY back *off* on every accepted socket: the FaultServer as it was before commit
+    3cf330d, kept so the before/after figure of that fix stays reproducible (see :func:`nodelay_state`).
     """
     cmd = [sys.executable, "-m", "bench.servers", *_delta_args(ttft_ms, itl_ms, tokens)]
-    if as_shipped:
-        cmd.append("--as-shipped")
+    if nagle:
+        cmd.append("--nagle")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
@@ -68,7 +68,7 @@ def fault_server(ttft_ms: float = 0.0, itl_ms: float = 0.0, tokens: int = 16, *,
         if not line.startswith("port "):
             raise RuntimeError(f"bench.servers did not start: {line!r}")
         port = int(line.split()[1])
-        kind = f"faultserver(ttft={ttft_ms:g}ms, itl={itl_ms:g}ms x {tokens}{', as shipped' if as_shipped else ''})"
+        kind = f"faultserver(ttft={ttft_ms:g}ms, itl={itl_ms:g}ms x {tokens}{', Nagle on' if nagle else ''})"
         yield Target(kind, f"http://127.0.0.1:{port}/v1", port, proc.pid)
     finally:
         _stop(proc)
@@ -183,12 +183,13 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 1
 
 
 def nodelay_state() -> dict[str, int]:
-    """TCP_NODELAY (1/0) on a socket accepted by the shipped FaultServer and by a plain ``asyncio.start_server``.
+    """TCP_NODELAY (1/0) on a socket accepted by the FaultServer as shipped, and by a plain asyncio.start_server.
 
     asyncio turns Nagle off on every TCP transport — but only when ``sock.proto == IPPROTO_TCP``; a listening
     socket created as ``socket.socket(AF_INET, SOCK_STREAM)`` (proto 0), as ``FaultServer.start()`` does, hands
-    out sockets asyncio does not recognise, so they keep Nagle. A response written in two pieces (the SSE body,
-    then the chunked terminator) then waits for the client's delayed ACK: ~40 ms per request on Linux.
+    out sockets asyncio does not recognise. Before commit 3cf330d they kept Nagle, and a response written in two
+    pieces (the SSE body, then the chunked terminator; or the role chunk, then the first token) waited for the
+    client's delayed ACK: ~40 ms on Linux. The FaultServer now sets TCP_NODELAY itself in ``_handle``.
     """
     import asyncio
 
@@ -197,9 +198,9 @@ def nodelay_state() -> dict[str, int]:
     seen: dict[str, int] = {}
 
     class Probe(FaultServer):
-        async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
             seen.setdefault("faultserver", _nodelay(writer))
-            await super()._handle(reader, writer)
+            return await super()._serve_one(reader, writer)
 
     with Probe() as srv, socket.create_connection(("127.0.0.1", srv.port), timeout=5) as c:
         c.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -227,20 +228,20 @@ def _nodelay(writer: Any) -> int:
     return int(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)) if sock is not None else -1
 
 
-def _nodelay_server() -> type:
-    """FaultServer whose accepted sockets get TCP_NODELAY (a no-op once FaultServer sets it itself)."""
+def _nagle_server() -> type:
+    """FaultServer with TCP_NODELAY switched off again on each accepted socket: the behaviour before 3cf330d."""
     import asyncio
 
     from conformance.testing import FaultServer
 
-    class NoDelayFaultServer(FaultServer):
-        async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            sock = writer.get_extra_info("socket")
+    class NagleFaultServer(FaultServer):
+        async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+            sock = writer.get_extra_info("socket")  # after FaultServer._handle set TCP_NODELAY
             if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            await super()._handle(reader, writer)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+            return await super()._serve_one(reader, writer)
 
-    return NoDelayFaultServer
+    return NagleFaultServer
 
 
 def _serve(argv: list[str] | None = None) -> None:
@@ -255,11 +256,11 @@ def _serve(argv: list[str] | None = None) -> None:
     p.add_argument("--ttft-ms", type=float, default=0.0)
     p.add_argument("--itl-ms", type=float, default=0.0)
     p.add_argument("--tokens", type=int, default=16)
-    p.add_argument("--as-shipped", action="store_true", help="do not add TCP_NODELAY to accepted sockets")
+    p.add_argument("--nagle", action="store_true", help="TCP_NODELAY off on accepted sockets (before 3cf330d)")
     args = p.parse_args(argv)
     deltas = [f"tok{i} " for i in range(args.tokens)]
     behaviour = Behaviour(deltas=deltas, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms)
-    cls = FaultServer if args.as_shipped else _nodelay_server()
+    cls = _nagle_server() if args.nagle else FaultServer
     srv = cls(behaviour, models=(MODEL,), record=False).start()
     stop = False
 

@@ -6,7 +6,8 @@ request: a raw socket that sends the same bytes and timestamps the first recv() 
 floor`` is what the harness itself adds.
 
 Measured for the product client (``OpenAIEndpoint.complete``), for the Locust driver's records (``run_load``, one
-user) and, to show the Nagle effect, for the product client against the FaultServer exactly as shipped. A last
+user) and, to show the Nagle effect, for the product client against the FaultServer with TCP_NODELAY off (as it
+was before commit 3cf330d). A last
 diagnostic pass splits the product client's TTFT at the transport: SDK work before the request is handed to the
 connection, wire + server, and SDK parsing after the first token's bytes arrive.
 """
@@ -181,17 +182,17 @@ def _r(x: float | None) -> float | None:
 
 def ttft_error(*, n: int, repeats: int, locust_s: float, ttft_ms: float, itl_ms: float, tokens: int,
                command: str) -> list[Result]:
-    """p99 of (measured − injected) TTFT; goal ≤ 2 ms. One Result per client, plus the as-shipped Nagle check."""
+    """p99 of (measured − injected) TTFT; goal ≤ 2 ms. One Result per client, plus the Nagle 'before' figure."""
     goal = f"p99(ttft measured − {ttft_ms:g} ms injected) ≤ 2 ms"
     product = Result(name="ttft_error[OpenAIEndpoint]", benchmark="ttft_error", metric="ms, p99 over requests",
                      goal=goal, goal_value=2.0, direction="max", command=command)
     locust = Result(name="ttft_error[locust records]", benchmark="ttft_error", metric="ms, p99 over requests",
                     goal=goal, goal_value=2.0, direction="max", command=command)
-    shipped = Result(name="ttft_error[OpenAIEndpoint, FaultServer as shipped]", benchmark="ttft_error",
-                     metric="ms, p99 over requests", goal=goal, goal_value=2.0, direction="max", command=command,
-                     notes="FaultServer's accepted sockets lack TCP_NODELAY (see nodelay_state)")
+    nagle = Result(name="ttft_error[OpenAIEndpoint, FaultServer with Nagle on]", benchmark="ttft_error",
+                   metric="ms, p99 over requests", goal=goal, goal_value=2.0, direction="max", command=command,
+                   notes="TCP_NODELAY off on the server's sockets, as before commit 3cf330d (the 'before' figure)")
     detail: dict[str, list[dict[str, float | int | None]]] = {"product": [], "floor": [], "harness_minus_floor": [],
-                                                              "locust": [], "shipped": [], "tpot_error": []}
+                                                              "locust": [], "nagle": [], "tpot_error": []}
     with fault_server(ttft_ms, itl_ms, tokens) as target:
         for _ in range(repeats):
             product.loadavg.append(loadavg())
@@ -211,12 +212,12 @@ def ttft_error(*, n: int, repeats: int, locust_s: float, ttft_ms: float, itl_ms:
                 lerr = [x - ttft_ms for x in _locust(target, locust_s)]
                 detail["locust"].append(_stats(lerr))
                 locust.ours_samples.append(_r(percentile(lerr, 99)) or 0.0)
-    with fault_server(ttft_ms, itl_ms, tokens, as_shipped=True) as target:
-        shipped.loadavg.append(loadavg())
+    with fault_server(ttft_ms, itl_ms, tokens, nagle=True) as target:
+        nagle.loadavg.append(loadavg())
         ours, _, _ = asyncio.run(_product(target, max(10, n // 4), None))
         serr = [x - ttft_ms for x in ours]
-        detail["shipped"].append(_stats(serr))
-        shipped.ours_samples.append(_r(percentile(serr, 99)) or 0.0)
+        detail["nagle"].append(_stats(serr))
+        nagle.ours_samples.append(_r(percentile(serr, 99)) or 0.0)
     with fault_server(ttft_ms, itl_ms, tokens) as target:
         breakdown = asyncio.run(_breakdown(target, max(10, n // 2)))
     shared = {"injected": {"ttft_ms": ttft_ms, "itl_ms": itl_ms, "tokens": tokens}, "requests_per_repeat": n}
@@ -224,8 +225,8 @@ def ttft_error(*, n: int, repeats: int, locust_s: float, ttft_ms: float, itl_ms:
                      "harness_minus_floor": detail["harness_minus_floor"], "tpot_error": detail["tpot_error"],
                      "breakdown_ms": breakdown}
     locust.extra = {**shared, "locust": detail["locust"], "users": 1, "duration_s": locust_s}
-    shipped.extra = {**shared, "shipped": detail["shipped"]}
-    out = [product.judge(), shipped.judge()]
+    nagle.extra = {**shared, "nagle": detail["nagle"]}
+    out = [product.judge(), nagle.judge()]
     if locust.ours_samples:
         out.insert(1, locust.judge())
     return out
