@@ -92,7 +92,7 @@ def terms_check(data: SuiteData, v: CaseView) -> CheckResult | None:
     """Legal-term drift (glossary look-alikes, near-misses) plus the case's required/forbidden terms."""
     if data.glossary is None and not (v.case.expect.terms_required or v.case.expect.terms_forbidden):
         return None
-    glossary = data.glossary or load_glossary({"terms": []})
+    glossary = data.glossary or Glossary(())  # required/forbidden terms need no glossary
     return terms.term_findings(_text(v.baseline), _text(v.candidate), glossary,
                                required=v.case.expect.terms_required, forbidden=v.case.expect.terms_forbidden)
 

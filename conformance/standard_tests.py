@@ -81,6 +81,6 @@ def test_latency(suite: Suite, latency_responses: dict[str, Any], conformance_re
 
 
 def test_load(load_run: Any, conformance_record: Any) -> None:
-    """Only with --load: per-stage error rates and the candidate/baseline throughput ratio."""
+    """Only with --load: per-stage error rates, latency and throughput ratios, and quality under load."""
     conformance_record.gates(load_run.gates)
     assert_gates(load_run.gates)

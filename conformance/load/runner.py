@@ -16,6 +16,7 @@ order and, in open-loop mode, the same arrival schedule — then gate them with 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import math
@@ -30,24 +31,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import numpy as np
-
 from conformance.endpoints.config import EndpointConfig
 from conformance.errors import ConformanceError
 from conformance.gates import GateResult
 from conformance.goldens.model import Case
 from conformance.load.compare import compare_load
 from conformance.load.plan import PLAN_ENV, LoadPlan, OpenLoop, PlanError, PlanRequest, Stage, build_body, chat_url
+from conformance.load.quality import QualityConfig, StageQuality, assess_run, quality_gates, sample_by_stage
 from conformance.load.stats import LoadResult, all_stage_stats, read_records
 from conformance.load.vllm_metrics import metrics_by_stage
 
 if TYPE_CHECKING:
+    from conformance.endpoints.base import Response
+    from conformance.evaluate import SuiteData
     from conformance.suite import Suite
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 #: Keys of a suite's ``load:`` section.
 LOAD_KEYS = frozenset({"stages", "gates", "slo", "seed", "open_loop", "max_tokens", "ignore_eos", "processes",
-                       "deadline_s", "sample"})
+                       "deadline_s", "quality"})
 #: Time Locust needs to import, start and write its reports, on top of the stages and the drain.
 STARTUP_SLACK_S = 30.0
 KILL_GRACE_S = 5.0
@@ -242,15 +244,33 @@ class _Tail:
 
 @dataclass(frozen=True)
 class SuiteLoad:
-    """Both load runs of one suite and their gates; ``baseline`` is None when only recordings remain of it."""
+    """Both load runs of one suite and their gates; ``baseline`` is None when only recordings remain of it.
+
+    ``quality`` holds the per-stage quality-under-load results once :func:`add_quality` has checked the sampled
+    answers (it needs the replay's answers, which only the caller has)."""
 
     baseline: LoadResult | None
     candidate: LoadResult
     gates: list[GateResult]
+    quality: tuple[StageQuality, ...] = ()
 
     def lines(self) -> list[str]:
-        runs = [r for r in (self.baseline, self.candidate) if r is not None]
-        return [line for r in runs for line in r.lines()] + [g.line() for g in self.gates]
+        """Each run's header and stage lines, each stage followed by its quality line, then the gates."""
+        out: list[str] = []
+        for role, run in (("baseline", self.baseline), ("candidate", self.candidate)):
+            if run is None:
+                continue
+            head, *stages = run.lines()
+            quality = {q.index: q for q in self.quality if q.role == role}
+            out.append(head)
+            for i, line in enumerate(stages):
+                out.append(line)
+                if i in quality:
+                    out.append(f"    {quality[i].line()}")
+        return out + [g.line() for g in self.gates]
+
+    def quality_dict(self) -> dict[str, Any]:
+        return {"stages": [q.to_dict() for q in self.quality]}
 
 
 def run_suite_load(suite: Suite, baseline: EndpointConfig | None, candidate: EndpointConfig, out_dir: Path, *,
@@ -266,6 +286,10 @@ def run_suite_load(suite: Suite, baseline: EndpointConfig | None, candidate: End
                         f"known: {sorted(LOAD_KEYS)}")
     if not cfg.get("stages"):
         raise PlanError(f"suite {suite.system}: load.stages is missing — load targets and stages must be explicit")
+    try:  # before any request: a typo here must not cost a load run
+        QualityConfig.from_dict(cfg.get("quality"), where=f"suite {suite.system}: load.quality")
+    except ValueError as exc:
+        raise PlanError(str(exc)) from None
     gates_cfg = dict(cfg.get("gates") or {})
     slo = cfg.get("slo") or gates_cfg.get("slo")
     common: dict[str, Any] = {
@@ -278,17 +302,49 @@ def run_suite_load(suite: Suite, baseline: EndpointConfig | None, candidate: End
     return SuiteLoad(base, cand, compare_load(base, cand, gates_cfg, suite=suite.system, slo=slo))
 
 
+def quality_case_ids(run: SuiteLoad, data: SuiteData) -> set[str]:
+    """The cases :func:`add_quality` will sample (same seed, same draw): what a caller without the replay's
+    answers — ``conformance load`` — must ask at rest first."""
+    cfg = QualityConfig.from_dict(dict(data.config.get("load") or {}).get("quality"))
+    ids: set[str] = set()
+    for result in (run.baseline, run.candidate):
+        if result is not None and cfg.sample:
+            records, _ = read_records(result.raw_dir)
+            ids |= {str(r["case_id"]) for recs in sample_by_stage(records, cfg.sample, cfg.seed).values()
+                    for r in recs}
+    return ids
+
+
+def add_quality(run: SuiteLoad, data: SuiteData, rest: Mapping[str, Mapping[str, Response]]) -> SuiteLoad:
+    """Quality under load (:mod:`conformance.load.quality`): sample each stage's answers of both runs, check them
+    against the replay's at-rest answers ``rest`` (``{"baseline": {case_id: Response}, "candidate": {…}}``) and
+    add the per-stage results and the ``quality_drop`` gates (when ``load.quality.max_drop`` is set)."""
+    cfg_all = dict(data.config.get("load") or {})
+    cfg = QualityConfig.from_dict(cfg_all.get("quality"))
+    if cfg.sample == 0:
+        return run
+    max_tokens = cfg_all.get("max_tokens")
+    opts: dict[str, Any] = {"load_max_tokens": max_tokens, "ignore_eos": bool(cfg_all.get("ignore_eos", False))}
+    quality: list[StageQuality] = []
+    per_role: dict[str, list[StageQuality]] = {}
+    for role, result in (("baseline", run.baseline), ("candidate", run.candidate)):
+        if result is None:
+            continue
+        records, _ = read_records(result.raw_dir)
+        per_role[role] = assess_run(data, role, result.label, records, len(result.stages), rest, cfg, **opts)
+        quality += per_role[role]
+    gates = quality_gates(data.suite.system, per_role["candidate"], per_role.get("baseline"), cfg,
+                          load_max_tokens=max_tokens)
+    return dataclasses.replace(run, quality=tuple(quality), gates=[*run.gates, *gates])
+
+
 def sample_responses(load_result: LoadResult, n: int, seed: int = 0) -> list[tuple[str, str]]:
-    """Up to ``n`` answered (case_id, text) pairs drawn without replacement with ``seed`` — answers produced under
-    load, to run through the suite's per-case checks ("quality under load")."""
+    """Up to ``n`` answered (case_id, text) pairs per stage of one run, drawn with ``seed`` (see
+    :func:`conformance.load.quality.sample_by_stage`)."""
     records, _ = read_records(load_result.raw_dir)
-    answered = [r for r in records if r.get("fault") is None]
-    answered.sort(key=lambda r: (str(r.get("worker")), int(r.get("seq") or 0)))
-    if n <= 0 or not answered:
-        return []
-    pick = np.random.default_rng(seed).choice(len(answered), size=min(n, len(answered)), replace=False)
-    return [(str(answered[i]["case_id"]), str(answered[i].get("text") or "")) for i in pick]
+    return [(str(r["case_id"]), str(r.get("text") or ""))
+            for recs in sample_by_stage(records, n, seed).values() for r in recs]
 
 
-__all__ = ["LoadError", "LoadProgress", "LoadResult", "SuiteLoad", "compare_load", "load_plan", "run_load",
-           "run_suite_load", "sample_responses"]
+__all__ = ["LoadError", "LoadProgress", "LoadResult", "SuiteLoad", "add_quality", "compare_load", "load_plan",
+           "quality_case_ids", "run_load", "run_suite_load", "sample_responses"]

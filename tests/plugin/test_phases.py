@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conformance.testing.faultserver import Behaviour, FaultServer
@@ -31,13 +33,14 @@ load:
   max_tokens: 8
   stages: [{users: 2, spawn_rate: 2, duration_s: 2}, {users: 4, spawn_rate: 4, duration_s: 2}]
   gates: {max_error_rate: 0.0, min_throughput_ratio: 0.5}
+  quality: {sample: 4, max_drop: 0.0}
 """
 
 
-def _repo(pytester: pytest.Pytester, old: FaultServer, new: FaultServer) -> None:
+def _repo(pytester: pytest.Pytester, old: FaultServer, new: FaultServer, **golden: str) -> None:
     eps = (f"defaults: {{baseline: old, candidate: new}}\nendpoints:\n"
            f"  old: {{base_url: '{old.base_url}', model: m}}\n  new: {{base_url: '{new.base_url}', model: m}}\n")
-    root = make_suite_repo(pytester.path, eps)
+    root = make_suite_repo(pytester.path, eps, **golden)
     (root / "suites" / "demo" / "suite.yaml").write_text(SUITE_YAML)
     test = root / "suites" / "demo" / "test_demo.py"
     test.write_text(test.read_text() + SUITE_TEST_EXTRA)
@@ -72,5 +75,47 @@ def test_load_stages_write_locust_reports_and_our_table(pytester: pytest.Pyteste
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*conformance load: *stage*", "*✓ demo.load.stage2.error_rate*"], consecutive=False)
     out = next((pytester.path / "reports").glob("*/load/demo"))
-    assert (out / "stages.txt").read_text().count("stage") >= 2
+    table = (out / "stages.txt").read_text()
+    assert table.count("stage") >= 2
+    # quality under load: the same answer at rest and under load → every sampled answer conforms, no drop
+    assert "quality stage2 (candidate): 4 of" in table and "same text as at rest" in table
+    result.stdout.fnmatch_lines(["*✓ demo.load.stage2.quality_drop*"], consecutive=False)
+    quality = json.loads((out / "quality.json").read_text())
+    assert {(q["role"], q["stage"]) for q in quality["stages"]} == {
+        (r, s) for r in ("baseline", "candidate") for s in ("stage1", "stage2")}
     assert list(out.glob("candidate/*.html")) and list(out.glob("baseline/*stats.csv"))
+
+
+TERMS_GOLDEN = """
+set: smoke
+owner: "@team"
+defaults:
+  params: {max_tokens: 6}
+cases:
+  - id: deposit
+    prompt: 起草定金条款。
+    expect: {terms: {required: [定金]}}
+  - id: deposit-penalty
+    prompt: 起草定金罚则。
+    expect: {terms: {required: [定金]}}
+"""
+
+
+def test_a_candidate_that_drifts_only_under_load_fails_the_quality_gate(pytester: pytest.Pytester) -> None:
+    """At rest the candidate writes 定金 like the baseline; the load stages' requests (max_tokens 8, the load
+    section's cap) get 订金 — the replay passes, the per-stage quality gate must not."""
+    right, drifted = Behaviour(text="甲方支付定金五万元。"), Behaviour(text="甲方支付订金五万元。")
+
+    def under_load(body: dict[str, object], n: int) -> Behaviour:
+        return drifted if body.get("max_tokens") == 8 else right
+
+    with FaultServer(right, models=["m"]) as old, FaultServer(under_load, models=["m"]) as new:
+        _repo(pytester, old, new, golden=TERMS_GOLDEN)
+        result = pytester.runpytest_subprocess("suites/demo", "--load", "-rf")
+    result.assert_outcomes(passed=3, skipped=1, failed=1)  # answered ×2 and the gates pass; only test_load fails
+    result.stdout.fnmatch_lines(["*✗ demo.load.stage1.quality_drop*0/*conform under load, *at rest*",
+                                 "*FAILED*test_load*"], consecutive=False)
+    out = next((pytester.path / "reports").glob("*/load/demo"))
+    table = (out / "stages.txt").read_text()
+    assert "quality stage1 (baseline)" in table and "quality stage1 (candidate)" in table
+    assert "(terms)" in table  # the failing sample names its check

@@ -1,0 +1,64 @@
+"""`conformance load --system S`: stages, gates and quality under load outside pytest (at-rest answers asked
+for the sampled cases only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main
+from conformance.testing.faultserver import Behaviour, FaultServer
+from tests.plugin.conftest import make_suite_repo
+
+GOLDEN = """
+set: smoke
+owner: "@team"
+defaults:
+  params: {max_tokens: 6}
+cases:
+  - id: deposit
+    prompt: 起草定金条款。
+    expect: {terms: {required: [定金]}}
+  - id: deposit-penalty
+    prompt: 起草定金罚则。
+    expect: {terms: {required: [定金]}}
+"""
+SUITE = """system: demo
+load:
+  max_tokens: 8
+  stages: [{users: 2, spawn_rate: 2, duration_s: 2}]
+  gates: {max_error_rate: 0.0}
+  quality: {sample: 2, seed: 3, max_drop: 0.0}
+"""
+RIGHT, DRIFTED = Behaviour(text="甲方支付定金五万元。"), Behaviour(text="甲方支付订金五万元。")
+
+
+def _repo(root: Path, old: FaultServer, new: FaultServer) -> Path:
+    eps = (f"defaults: {{baseline: old, candidate: new}}\nendpoints:\n"
+           f"  old: {{base_url: '{old.base_url}', model: m}}\n  new: {{base_url: '{new.base_url}', model: m}}\n")
+    make_suite_repo(root, eps, golden=GOLDEN)
+    (root / "suites" / "demo" / "suite.yaml").write_text(SUITE)
+    return root
+
+
+def test_standalone_load_checks_quality_against_at_rest_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    def under_load(body: dict[str, object], n: int) -> Behaviour:
+        return DRIFTED if body.get("max_tokens") == 8 else RIGHT
+
+    with FaultServer(RIGHT, models=["m"]) as old, FaultServer(under_load, models=["m"]) as new:
+        root = _repo(tmp_path, old, new)
+        monkeypatch.chdir(root)
+        code = main(["load", "--system", "demo", "--out", str(tmp_path / "out"), "--quiet", "--no-local-start"])
+        at_rest = [r for r in new.requests if r.path.endswith("/chat/completions") and r.body.get("max_tokens") == 6]
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "quality stage1 (candidate): 2 of" in out and "✗ demo.load.stage1.quality_drop" in out
+    assert "✓ demo.load.stage1.error_rate" in out
+    quality = json.loads((tmp_path / "out" / "quality.json").read_text())
+    sampled = {s["case_id"] for q in quality["stages"] for s in q["samples"] if q["role"] == "candidate"}
+    assert 1 <= len(at_rest) <= 3 and len(at_rest) == len(
+        {s["case_id"] for q in quality["stages"] for s in q["samples"]})  # only the sampled cases, once each
+    assert sampled and (tmp_path / "out" / "stages.txt").read_text().count("quality stage1") == 2
