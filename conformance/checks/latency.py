@@ -2,8 +2,9 @@
 
 Why its own definitions rather than "response time": a streaming answer has three latencies a consumer feels —
 time to the first token (TTFT, the wait before anything shows), time per output token after it (TPOT, the reading
-speed) and the whole request (E2EL). All are measured from ``t0``, just before the request is sent; waiting for a
-client-side slot is ``queue_ms`` and is reported next to them, never folded in. Output-token counts come from the
+speed) and the whole request (E2EL). All are measured from ``t0``, when the request is sent (the product client
+stamps it in an httpx request hook, once the SDK has built the request; the Locust driver just before its POST);
+waiting for a client-side slot is ``queue_ms`` and is reported next to them, never folded in. Output-token counts come from the
 server's ``usage`` when it sends one, else from the number of token-bearing chunks — and every summary says which
 (``tokens_source``), because a chunk may carry several tokens and TPOT is then an upper bound.
 

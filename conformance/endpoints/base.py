@@ -7,7 +7,8 @@ timings and faults, recordings and the run cache serialise it with :meth:`Respon
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 from conformance.goldens.model import Case
@@ -99,7 +100,19 @@ class Response:
         return (self.endpoint, self.fingerprint, self.repeat)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data, deep-copied: safe to keep or modify."""
         return asdict(self)
+
+    def to_json(self) -> str:
+        """``json.dumps(self.to_dict(), ensure_ascii=False)``, byte for byte, without the deep copy.
+
+        RunStore writes one line per answer; :func:`dataclasses.asdict` copies every nested list and dict only
+        for ``json`` to read them once. A shallow mapping (attempts as mappings too) in field order serialises to
+        the same keys, values and order.
+        """
+        data = {name: getattr(self, name) for name in _RESPONSE_FIELDS}
+        data["attempts"] = [{name: getattr(a, name) for name in _ATTEMPT_FIELDS} for a in self.attempts]
+        return _encode(data)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Response:
@@ -113,6 +126,11 @@ class Response:
         tries = len(self.attempts)
         suffix = f" after {tries} attempt{'s' if tries != 1 else ''}" if tries else ""
         return f"{self.fault}{suffix}: {self.error or 'no detail'}"
+
+
+_RESPONSE_FIELDS = tuple(f.name for f in fields(Response))
+_ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # what json.dumps(obj, ensure_ascii=False) builds per call
 
 
 class Endpoint(Protocol):

@@ -4,18 +4,25 @@ Why our own retry loop instead of the SDK's ``max_retries``: every attempt must 
 needs three tries per answer is not conformant even if the third succeeds), and the fault of each attempt must be
 classified the same way for vLLM, llama.cpp and any gateway in front of them.
 
-Timings use the monotonic clock from just before the request is sent (``t0``, after any wait for a concurrency
-slot, which is recorded separately as ``queue_ms``):
+Timings use the monotonic clock from the moment the request is handed to the HTTP connection: an httpx request
+event hook on the SDK's client stamps it, after the SDK has built the request (~1 ms of its own work, more on a
+busy machine, that says nothing about the endpoint; docs/PERFORMANCE.md, F4). Client-side waits stay out of them:
+the wait for a concurrency slot is ``queue_ms``, and each attempt's ``elapsed_ms`` covers the whole attempt, request
+building included.
 
 - ``ttfc_ms``: first streamed chunk of any kind (often a role-only delta);
 - ``ttft_ms``: first chunk carrying a token (content, reasoning or a tool-call delta);
 - ``e2e_ms``: last token-bearing chunk (not the usage chunk or ``[DONE]``).
+
+The chunks are timestamped as the SDK yields them, so TTFT still includes decoding the first token's event
+(~0.3 ms) and the HTTP stack's own latency (~0.8 ms over a raw socket on loopback).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import email.utils
 import json
 import time
@@ -34,6 +41,19 @@ _SDK_FIELDS = frozenset({
     "messages", "tools", "temperature", "top_p", "max_tokens", "seed", "stop", "presence_penalty",
     "frequency_penalty", "response_format", "tool_choice", "parallel_tool_calls",
 })
+
+
+# The send time of the current task's attempt: a one-item list that the attempt creates (holding its ``t0``) and the
+# request hook overwrites, so the hook needs no reference to the attempt and a request sent by any other path finds
+# no list and stamps nothing. A redirect stamps again: timings run from the request that was answered.
+_SENT_AT: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("conformance_sent_at", default=None)
+
+
+async def _stamp_send(request: Any) -> None:
+    """httpx request event hook: runs once the request is built, just before it goes to the connection pool."""
+    box = _SENT_AT.get()
+    if box is not None:
+        box[0] = time.monotonic()
 
 
 class _Fault(Exception):
@@ -87,11 +107,14 @@ class OpenAIEndpoint:
         self.name = cfg.name
         self.cfg = cfg
         self.redact = redactor or Redactor([cfg.secret() or ""])
+        timeout = openai.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s)
         self._client = openai.AsyncOpenAI(
             base_url=cfg.base_url,
             api_key=cfg.api_key(),
             max_retries=0,
-            timeout=openai.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s),
+            timeout=timeout,
+            # The SDK's own default client (its limits, redirects), plus the hook that stamps the send time.
+            http_client=openai.DefaultAsyncHttpxClient(timeout=timeout, event_hooks={"request": [_stamp_send]}),
         )
         self._slots = asyncio.Semaphore(cfg.max_concurrency)
 
@@ -150,10 +173,14 @@ class OpenAIEndpoint:
         return body, {**self.cfg.extra_body, **extra}
 
     async def _attempt(self, case: Case, resp: Response, t0: float) -> None:
+        """One request. Timings run from its send time (see the module docstring); ``t0`` stands in should the
+        request hook not run (a client swapped in from outside)."""
         body, extra = self._split_body(case)
         kwargs: dict[str, Any] = {"model": self.cfg.model, **body}
         if extra:
             kwargs["extra_body"] = extra
+        sent_at = [t0]
+        token = _SENT_AT.set(sent_at)
         try:
             if self.cfg.stream:
                 kwargs.update(stream=True, stream_options={"include_usage": True})
@@ -163,11 +190,11 @@ class OpenAIEndpoint:
                 if "text/event-stream" not in ctype:
                     raise _Fault("bad_response", f"expected a text/event-stream, got content-type {ctype!r}",
                                  raw.status_code)
-                await self._read_stream(raw.parse(), resp, t0)
+                await self._read_stream(raw.parse(), resp, sent_at[0])
             else:
                 raw = await self._client.chat.completions.with_raw_response.create(**kwargs)
                 resp.status, resp.server = raw.status_code, raw.headers.get("server")
-                _read_completion(raw.parse(), resp, t0)
+                _read_completion(raw.parse(), resp, sent_at[0])
         except _Fault:
             raise
         except openai.APIStatusError as exc:
@@ -185,21 +212,31 @@ class OpenAIEndpoint:
             if type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2", "anyio"):
                 raise _transport_fault(exc, resp.n_chunks > 0, self.redact) from None
             raise
+        finally:
+            _SENT_AT.reset(token)
 
     async def _read_stream(self, stream: Any, resp: Response, t0: float) -> None:
+        """Read every chunk into ``resp``. The loop keeps its state in locals and fills ``resp`` once at the end
+        (also when the stream breaks, so a partial answer is kept): it runs for every chunk of every answer."""
         content: list[str] = []
         reasoning: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
         saw_choice = False
+        n = 0
+        first: float | None = None  # monotonic time of the first chunk, the first and the last token-bearing one
+        first_token: float | None = None
+        last_token: float | None = None
+        model: str | None = None
+        usage: Any = None
+        finish: str | None = None
         try:
             async for chunk in stream:
                 now = time.monotonic()
-                resp.n_chunks += 1
-                if resp.ttfc_ms is None:
-                    resp.ttfc_ms = (now - t0) * 1000
-                resp.model = getattr(chunk, "model", None) or resp.model
-                if getattr(chunk, "usage", None):
-                    resp.usage = chunk.usage.model_dump()
+                n += 1
+                if first is None:
+                    first = now
+                model = getattr(chunk, "model", None) or model
+                usage = getattr(chunk, "usage", None) or usage
                 token = False
                 for choice in chunk.choices or ():
                     saw_choice = True
@@ -208,23 +245,36 @@ class OpenAIEndpoint:
                         if delta.content:
                             content.append(delta.content)
                             token = True
-                        extra = delta.model_extra or {}
-                        think = extra.get("reasoning_content") or extra.get("reasoning")
-                        if think:
-                            reasoning.append(str(think))
-                            token = True
-                        for tc in delta.tool_calls or ():
-                            _merge_tool_delta(calls, tc)
+                        extra = delta.model_extra
+                        if extra:
+                            think = extra.get("reasoning_content") or extra.get("reasoning")
+                            if think:
+                                reasoning.append(str(think))
+                                token = True
+                        if delta.tool_calls:
+                            for tc in delta.tool_calls:
+                                _merge_tool_delta(calls, tc)
                             token = True
                     if choice.finish_reason:
-                        resp.finish_reason = choice.finish_reason
+                        finish = choice.finish_reason
                 if token:
-                    if resp.ttft_ms is None:
-                        resp.ttft_ms = (now - t0) * 1000
-                    resp.e2e_ms = (now - t0) * 1000
+                    if first_token is None:
+                        first_token = now
+                    last_token = now
         finally:
             with contextlib.suppress(Exception):
                 await stream.close()
+            resp.n_chunks = n
+            resp.model = model or resp.model
+            if usage is not None:
+                resp.usage = usage.model_dump()
+            if finish is not None:
+                resp.finish_reason = finish
+            if first is not None:
+                resp.ttfc_ms = (first - t0) * 1000
+            if first_token is not None and last_token is not None:
+                resp.ttft_ms = (first_token - t0) * 1000
+                resp.e2e_ms = (last_token - t0) * 1000
             resp.text = "".join(content) if content or saw_choice else None
             resp.reasoning = "".join(reasoning) or None
             resp.tool_calls = [calls[i] for i in sorted(calls)]

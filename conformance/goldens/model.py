@@ -11,6 +11,7 @@ cache and the recordings. Two fingerprints exist on purpose:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -100,11 +101,14 @@ class Case:
         """Params that change how the model samples (compared against recordings' provenance)."""
         return {k: v for k, v in self.params.items() if k not in _FORMAT_PARAMS}
 
-    @property
+    # Cached: a case is immutable, and a replayed answer reads both fingerprints several times (cache lookup,
+    # Response, recordings) — ~5 µs of canonical JSON + SHA-256 each (docs/PERFORMANCE.md, F3). cached_property
+    # writes the instance __dict__ directly, which a frozen dataclass allows; eq/repr/replace ignore it.
+    @functools.cached_property
     def fingerprint(self) -> str:
         return digest(self.request())
 
-    @property
+    @functools.cached_property
     def prompt_fingerprint(self) -> str:
         body = self.request()
         for k in self.sampling_params:

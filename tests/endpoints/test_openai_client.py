@@ -1,12 +1,15 @@
-"""The openai-SDK client against a fault-injecting server: every fault classified, retried per policy, recorded."""
+"""The openai-SDK client against a fault-injecting server: every fault classified, retried per policy, recorded;
+timings run from the moment the request is sent."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
 
 from conformance.endpoints.base import Response
@@ -155,6 +158,79 @@ def test_concurrency_is_bounded_and_queue_time_recorded(server: FaultServer) -> 
     queued = sorted(r.queue_ms for r in results)
     assert queued[0] < 50 and queued[-1] >= 80  # two waited for a slot, and the wait is not hidden in TTFT
     assert all(r.ttft_ms is not None and r.ttft_ms < 400 for r in results)
+
+
+# ---------------------------------------------------------------- what TTFT is timed from
+# Bounds are generous on purpose (a busy CI machine stalls for tens of ms); bench/run.py --only ttft has the figures.
+
+SLOW_BUILD_S = 0.3  # client-side work before the request is sent, made slow on purpose
+
+
+def _slow_build(ep: OpenAIEndpoint) -> None:
+    """Make building the request body take SLOW_BUILD_S: work after the attempt's start, before the send."""
+    split = ep._split_body
+
+    def slow(case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
+        time.sleep(SLOW_BUILD_S)
+        return split(case)
+
+    ep._split_body = slow  # type: ignore[method-assign]
+
+
+def test_ttft_is_the_injected_delay_within_generous_bounds(server: FaultServer) -> None:
+    server.set_behaviour(Behaviour(ttft_ms=80, itl_ms=2))
+
+    async def go() -> list[Response]:
+        async with OpenAIEndpoint(cfg_for(server)) as ep:
+            return [await ep.complete(dataclasses.replace(CASE, id=f"c{i}")) for i in range(5)]
+
+    results = asyncio.run(go())
+    ttfts = sorted(r.ttft_ms or 0.0 for r in results)
+    assert all(r.ok for r in results) and ttfts[0] >= 80  # never less than the server's own delay...
+    assert ttfts[2] < 80 + 150  # ...and, at the median, not a multiple of it
+
+
+def test_ttft_and_e2e_run_from_the_send_not_from_building_the_request(server: FaultServer) -> None:
+    server.set_behaviour(Behaviour(ttft_ms=50, itl_ms=2))
+
+    async def go() -> Response:
+        async with OpenAIEndpoint(cfg_for(server)) as ep:
+            _slow_build(ep)
+            return await ep.complete(CASE)
+
+    r = asyncio.run(go())
+    assert r.ok and r.ttft_ms is not None and r.e2e_ms is not None and r.ttfc_ms is not None
+    assert 50 <= r.ttft_ms <= r.e2e_ms < SLOW_BUILD_S * 1000  # the slow build is not the endpoint's latency...
+    assert r.attempts[0].elapsed_ms >= SLOW_BUILD_S * 1000 + 50  # ...but still part of the attempt, as recorded
+    assert r.queue_ms < 50  # and no slot was waited for
+
+
+def test_non_stream_ttft_runs_from_the_send(server: FaultServer) -> None:
+    server.set_behaviour(Behaviour(ttft_ms=50))
+
+    async def go() -> Response:
+        async with OpenAIEndpoint(cfg_for(server, stream=False)) as ep:
+            _slow_build(ep)
+            return await ep.complete(CASE)
+
+    r = asyncio.run(go())
+    assert r.ok and r.ttft_ms is not None and 50 <= r.ttft_ms < SLOW_BUILD_S * 1000
+
+
+def test_a_client_without_the_send_hook_times_from_the_attempt_start(server: FaultServer) -> None:
+    """A client swapped in from outside (bench/ttft_bench.py's diagnostic does this) has no hook: timings then run
+    from the attempt's start, as before the hook existed, rather than from nothing."""
+    server.set_behaviour(Behaviour(ttft_ms=50))
+
+    async def go() -> Response:
+        async with OpenAIEndpoint(cfg_for(server)) as ep:
+            await ep._client.close()
+            ep._client = openai.AsyncOpenAI(base_url=server.base_url, api_key="none", max_retries=0)
+            _slow_build(ep)
+            return await ep.complete(CASE)
+
+    r = asyncio.run(go())
+    assert r.ok and r.ttft_ms is not None and r.ttft_ms >= SLOW_BUILD_S * 1000 + 50
 
 
 @pytest.mark.parametrize(("value", "expected"), [("3", 3.0), ("0.5", 0.5), ("-1", 0.0), ("soon", None), (None, None)])
