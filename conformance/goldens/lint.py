@@ -20,7 +20,7 @@ from conformance.errors import ConformanceError, GoldenError
 from conformance.goldens.loader import NON_SET_FILES, build_set, is_set_file, schema_errors
 from conformance.goldens.model import Case, GoldenSet
 from conformance.goldens.pii import lint_pii
-from conformance.goldens.yamlsource import YamlDoc, read_yaml
+from conformance.goldens.yamlsource import YamlDoc, paused_gc, read_yaml
 from conformance.suite import SUITE_FILE, inside
 
 
@@ -86,6 +86,11 @@ def _check_tools(case: Case, report: LintReport) -> None:
 
 
 def lint_set_file(path: Path, root: Path, report: LintReport) -> GoldenSet | None:
+    with paused_gc():  # a large set is allocated in bulk, without cycles: see paused_gc
+        return _lint_set_file(path, root, report)
+
+
+def _lint_set_file(path: Path, root: Path, report: LintReport) -> GoldenSet | None:
     doc = _read(path, report)
     if doc is None:
         return None

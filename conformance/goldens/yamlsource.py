@@ -4,15 +4,33 @@ Why not ``yaml.safe_load``: an error in case 37 of a 400-line golden file must s
 and PyYAML silently keeps the last of two duplicate keys (a copy-paste bug that hides a case). We compose the
 node tree with the *safe* loader and convert it ourselves, recording the line of every mapping key and sequence
 item by its JSON path.
+
+Speed: PyYAML's pure-Python scanner and parser cost ~0.5 ms per golden case, which made ``conformance lint`` and
+the collection of a 10,000-case suite miss their 5 s goal (docs/PERFORMANCE.md, F6). When PyYAML was built with
+libyaml we therefore let libyaml scan and parse, and keep everything after that in Python and unchanged: PyYAML's
+own composer (recursive in Python, so absurd nesting is still a RecursionError — libyaml's C composer recurses in C
+and crashes the process instead), the same resolvers, and :func:`_convert` (lines, duplicate keys, tag refusal).
+Any error on that path, of any kind, discards its result and parses the text again the pure-Python way, so every
+error message and line a contributor sees is exactly the pure-Python one. The remaining risk is the other way
+round: a document libyaml accepts but PyYAML would reject would now load. The common case of that is a tab used as
+separating white space (``key:<TAB>value``, ``[1,<TAB>2]``: libyaml accepts, PyYAML refuses), so text containing a
+tab always takes the pure-Python path; what is left are malformed corners such as ``|#`` (a block scalar header
+glued to a comment). tests/goldens/test_yamlsource_libyaml.py checks that both paths agree on generated documents.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from conformance.errors import GoldenError
 
@@ -52,6 +70,32 @@ _JsonLikeLoader.yaml_implicit_resolvers = {
 }
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
+_LibyamlLoader: Callable[[str], Any] | None = None
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _CJsonLikeLoader(Composer, CParser, SafeConstructor, Resolver):
+        """libyaml's scanner and parser under PyYAML's Python composer, constructor and :class:`_JsonLikeLoader`'s
+        resolvers. ``Composer`` comes first so its ``get_single_node`` wins over ``CParser``'s C composer, which
+        recurses on the C stack and segfaults on deeply nested input instead of raising RecursionError."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+        def compose_scalar_node(self, anchor: Any) -> yaml.ScalarNode:
+            """PyYAML's parser lets the non-specific tag ``!`` resolve like a plain scalar (``! 12`` → 12, a bare
+            ``!`` → None); libyaml marks it not implicit (→ "12", ""). Side with PyYAML, the reference."""
+            event: Any = self.peek_event()
+            if event.tag == "!":
+                event.implicit = (True, False)
+            return super().compose_scalar_node(anchor)
+
+    _CJsonLikeLoader.yaml_implicit_resolvers = _JsonLikeLoader.yaml_implicit_resolvers
+    _LibyamlLoader = _CJsonLikeLoader
+
 #: Collections are converted here, not by PyYAML's constructor, so their tags must be checked here: a golden file
 #: is JSON-like data, and ``!!python/object/apply:...``, ``!!set`` or ``!custom`` on a collection is refused.
 _PLAIN_TAGS: dict[type[yaml.Node], str] = {
@@ -60,7 +104,7 @@ _PLAIN_TAGS: dict[type[yaml.Node], str] = {
 }
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, doc: YamlDoc) -> Any:
+def _convert(loader: SafeConstructor, node: yaml.Node, path: PathKey, doc: YamlDoc) -> Any:
     doc.lines.setdefault(path, node.start_mark.line + 1)
     if type(node) in _PLAIN_TAGS and node.tag != _PLAIN_TAGS[type(node)]:
         raise GoldenError(doc.path, node.start_mark.line + 1, f"unsupported YAML tag {node.tag!r}")
@@ -95,9 +139,61 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, doc: YamlD
     return value
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while golden data is loaded in bulk.
+
+    Why: composing a 10,000-case file allocates ~10 container objects per line, all of them kept (nodes, then data),
+    so CPython's generational collector keeps running full passes over a growing heap that holds no cycles to find:
+    40 % of the parse time, and about a second of a 10,000-case collection. Nothing here makes cycles worth
+    collecting before the load ends, when the collector is switched back on. Re-entrant: an inner pause leaves the
+    collector as the outer one found it, and a caller who disabled it keeps it disabled."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def parse_yaml(text: str, path: str | Path) -> YamlDoc:
-    """Parse one YAML document; raise :class:`GoldenError` with the line of a syntax error."""
+    """Parse one YAML document; raise :class:`GoldenError` with the line of a syntax error.
+
+    Through libyaml when available (fast); every document it cannot load goes through the pure-Python loader, which
+    alone words the errors (see the module docstring)."""
     p = Path(path)
+    with paused_gc():
+        if _LibyamlLoader is not None and "\t" not in text:  # tabs: where the two parsers disagree most, see above
+            doc = _parse_libyaml(_LibyamlLoader, text, p)
+            if doc is not None:
+                return doc
+        return _parse_pure(text, p)
+
+
+def _parse_libyaml(make_loader: Callable[[str], Any], text: str, path: Path) -> YamlDoc | None:
+    """The document parsed by libyaml, or None when anything at all went wrong (the caller then asks the
+    pure-Python loader, whose errors are the ones we promise). Deliberately broad: besides YAML errors, libyaml
+    raises UnicodeEncodeError on lone surrogates where PyYAML raises a ReaderError, and _convert's GoldenErrors
+    (tags, keys) must come out worded by the pure-Python path too."""
+    doc = YamlDoc(path=path, data=None)
+    loader: Any = None
+    try:
+        loader = make_loader(text)
+        node = loader.get_single_node()
+        if node is not None:
+            doc.data = _convert(loader, node, (), doc)
+    except Exception:
+        return None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return doc
+
+
+def _parse_pure(text: str, p: Path) -> YamlDoc:
+    """PyYAML's pure-Python loader: the reference behaviour, and the one that words every error."""
     doc = YamlDoc(path=p, data=None)
     try:
         loader = _JsonLikeLoader(text)  # the reader rejects control characters right here
