@@ -2,9 +2,10 @@
 
 A *result* is one test row as :class:`~conformance.report.collect.ResultCollector` keeps it. The run is shaped like
 the legal suite at scale: N/2 cases, two per-case tests each (``test_answered``, ``test_terms``), every row carrying
-the baseline and candidate response props (with their texts) and its check, 2 % of the rows failing with term-drift
-findings, plus the suite's gate rows; ``responses/`` holds both endpoints' answers to every case, as the run cache
-would. Building these inputs is not timed; what is timed:
+the baseline and candidate response props (as ``conformance.plugin._response`` records them: fingerprint, fault,
+timings — the texts stay in ``responses/``) and its check, 2 % of the rows failing with term-drift findings, plus the
+suite's gate rows; ``responses/`` holds both endpoints' answers to every case, as the run cache would. Building
+these inputs is not timed; what is timed:
 
 1. ``ResultCollector.write(plan, 1)`` — ``results.jsonl`` + ``summary.json``;
 2. ``conformance.report.write.write_report(run_dir)`` — reads the folder back, builds the frame, writes
@@ -31,11 +32,14 @@ ANSWER = "第八条 定金：买方应当于本合同签订之日起五日内向
 def _response(role: str, i: int) -> dict[str, Any]:
     faulted = i % 997 == 0 and role == "candidate"
     return {"kind": "response", "role": role, "suite": SUITE, "case_id": f"case-{i:06d}",
-            "endpoint": f"{role}-ep", "fault": "timeout" if faulted else None,
+            "endpoint": f"{role}-ep", "fingerprint": f"{i:016x}", "fault": "timeout" if faulted else None,
             "error": "no complete answer within timeout_s=120" if faulted else None,
             "ttft_ms": 180.0 + (i * 37 % 400) + (40 if role == "candidate" else 0),
-            "e2e_ms": 900.0 + (i * 53 % 1600), "finish_reason": None if faulted else "stop", "attempts": 1,
-            "text": None if faulted else f"{ANSWER}（{role} {i}）"}
+            "e2e_ms": 900.0 + (i * 53 % 1600), "finish_reason": None if faulted else "stop", "attempts": 1}
+
+
+def _text(role: str, i: int) -> str | None:
+    return None if i % 997 == 0 and role == "candidate" else f"{ANSWER}（{role} {i}）"
 
 
 def _check(name: str, i: int, failed: bool) -> dict[str, Any]:
@@ -74,7 +78,7 @@ def write_responses(run_dir: Path, n_cases: int) -> None:
             for i in range(n_cases):
                 p = _response(role, i)
                 r = {"endpoint": p["endpoint"], "system": SUITE, "case_id": p["case_id"], "fingerprint": f"{i:016x}",
-                     "prompt_fingerprint": f"{i:016x}", "repeat": 0, "text": p["text"], "reasoning": None,
+                     "prompt_fingerprint": f"{i:016x}", "repeat": 0, "text": _text(role, i), "reasoning": None,
                      "tool_calls": [], "finish_reason": p["finish_reason"], "usage": {"prompt_tokens": 40,
                      "completion_tokens": 60, "total_tokens": 100}, "model": f"{role}-model", "server": "bench",
                      "status": 200, "fault": p["fault"], "error": p["error"], "queue_ms": 0.0,

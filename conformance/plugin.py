@@ -142,6 +142,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         suite = _suite(metafunc.config, suite_dir)
     except ConformanceError as exc:
         pytest.fail(str(exc), pytrace=False)
+    import gc
+
+    if not gc.get_freeze_count():
+        # Once per process: the loaded suites and everything imported so far live as long as the session, yet
+        # CPython's collector would re-scan them at every full pass while pytest builds an item per case, and again
+        # at exit — 1.6 s of CPU at 10,000 cases (docs/PERFORMANCE.md, F6). Frozen, they are skipped; objects made
+        # later are collected as usual.
+        gc.freeze()
     marks = [pytest.mark.xdist_group(suite.system), pytest.mark.conformance_suite]
     # golden tags become marks, so `pytest suites/legal -m en` selects the English cases. Each distinct tag is
     # registered once (not once per case and test function: 40,000 marker lines for 6 tags at 10,000 cases) and
@@ -298,11 +306,13 @@ def case_view(request: pytest.FixtureRequest, case: Case, baseline: Response, ca
 def _response(request: pytest.FixtureRequest, role: str, case: Case) -> Response:
     responses = request.getfixturevalue("suite_responses")[role]
     resp: Response = responses[case.id]
+    # No text: it is in responses/ once, and the report joins it by fingerprint for the failing cases it shows
+    # (repeating it here made results.jsonl 112 MB at 100,000 results; docs/PERFORMANCE.md, F7).
     request.node.user_properties.append(("conformance", {
         "kind": "response", "role": role, "suite": case.system, "case_id": case.id,
-        "endpoint": resp.endpoint, "fault": resp.fault, "error": resp.error, "ttft_ms": resp.ttft_ms,
-        "e2e_ms": resp.e2e_ms, "finish_reason": resp.finish_reason, "attempts": len(resp.attempts),
-        "text": resp.text,
+        "endpoint": resp.endpoint, "fingerprint": resp.fingerprint, "fault": resp.fault, "error": resp.error,
+        "ttft_ms": resp.ttft_ms, "e2e_ms": resp.e2e_ms, "finish_reason": resp.finish_reason,
+        "attempts": len(resp.attempts),
     }))
     return resp
 

@@ -4,9 +4,9 @@ Why its own definitions rather than "response time": a streaming answer has thre
 time to the first token (TTFT, the wait before anything shows), time per output token after it (TPOT, the reading
 speed) and the whole request (E2EL). All are measured from ``t0``, when the request is sent (the product client
 stamps it in an httpx request hook, once the SDK has built the request; the Locust driver just before its POST);
-waiting for a client-side slot is ``queue_ms`` and is reported next to them, never folded in. Output-token counts come from the
-server's ``usage`` when it sends one, else from the number of token-bearing chunks — and every summary says which
-(``tokens_source``), because a chunk may carry several tokens and TPOT is then an upper bound.
+waiting for a client-side slot is ``queue_ms`` and is reported next to them, never folded in. Output-token counts
+come from the server's ``usage`` when it sends one, else from the number of token-bearing chunks — and every
+summary says which (``tokens_source``), because a chunk may carry several tokens and TPOT is then an upper bound.
 
 Percentiles are computed from raw samples (numpy, linear interpolation) and always carry their ``n``: a P99 of 40
 samples is really the maximum, so a tail percentile needs ``1 / (1 - q)`` samples (P95: 20, P99: 100) before a gate

@@ -72,8 +72,8 @@ def _legend(names: Sequence[str], bottom: bool) -> list[str]:
 
 def cdf_svg(series: Mapping[str, Sequence[float]], title: str, x_label: str = "ms", points: int = 200) -> str:
     """Empirical CDF, one step line per series; the x axis ends at the largest sample (rounded up)."""
-    clean = {k: np.sort(np.asarray([v for v in vals if v is not None and np.isfinite(v)], dtype=float))
-             for k, vals in series.items()}
+    arrays = {k: np.array(vals, dtype=float) for k, vals in series.items()}  # None → NaN, dropped with ±inf
+    clean = {k: np.sort(a[np.isfinite(a)]) for k, a in arrays.items()}
     clean = {k: v for k, v in clean.items() if v.size}
     vmax = _nice_max(max((float(v[-1]) for v in clean.values()), default=1.0))
     pw, ph = _W - _L - _R, _H - _T - _B

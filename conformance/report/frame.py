@@ -7,14 +7,17 @@ used, the checks it ran and the gates it computed. Analysts want one flat table 
 (``kind == "test"``, e.g. a fixture that failed in setup) — nothing the run saw is dropped.
 
 Everything here is pure and vectorised: the nested input is walked once with comprehensions into columns,
-everything after that is column arithmetic, so 100,000 results become a frame in about a second. No Python loop
-touches a DataFrame row.
+everything after that is column arithmetic, so 100,000 results (300,000 frame rows) become a frame in about two
+seconds on a 2-core machine. No Python loop touches a DataFrame row.
 """
 
 from __future__ import annotations
 
+import csv
 import json
-from collections.abc import Mapping, Sequence
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,6 @@ COLUMNS: tuple[str, ...] = (
 
 _FLOAT = ("duration_s", "score", "statistic", "threshold", "ci_low", "ci_high", "ttft_ms", "e2e_ms")
 _INT = ("n", "attempts", "n_findings")
-_STR = tuple(c for c in COLUMNS if c not in (*_FLOAT, *_INT, "passed"))
 
 #: Percentiles the report and the terminal show for latency.
 PERCENTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
@@ -84,81 +86,133 @@ _KEYS: dict[str, dict[str, str]] = {
 }
 _GENERIC = {c: c for c in ("suite", "case_id", "check", "gate", "role", "endpoint", "passed", "verdict", "score",
                            "statistic", "op", "threshold", "n", "fault", "ttft_ms", "e2e_ms", "explanation")}
+_NUMERIC = frozenset((*_FLOAT, *_INT))
+#: Stands in for the props of a test that recorded none: it becomes that test's one ``kind == "test"`` row.
+_NO_PROPS: Mapping[str, Any] = {"kind": "test"}
+_PARAM = re.compile(r"\[(.*)\]$")
+_PARAMS = re.compile(r"\[.*$")
 
 
-def _part(kind: str, pos: list[int], props: list[Mapping[str, Any]]) -> pd.DataFrame:
-    keys = _KEYS.get(kind, _GENERIC)
-    cols: dict[str, Any] = {"_row": np.array(pos, dtype=np.int64), "kind": kind}
-    for col, key in keys.items():
+def _objects(values: Sequence[Any] | Iterable[Any], n: int) -> np.ndarray:
+    """An object array holding each value as it is (``np.array`` would turn equal-length lists into a 2-D array)."""
+    return np.fromiter(values, dtype=object, count=n)
+
+
+def _kind_columns(kind: str, props: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The columns one kind of prop fills: numbers as float arrays, everything else as plain lists."""
+    cols: dict[str, Any] = {}
+    for col, key in _KEYS.get(kind, _GENERIC).items():
         values = [p.get(key) for p in props]
         if col == "passed":
             values = [v if isinstance(v, bool) else None for v in values]
-        cols[col] = _floats(values) if col in _FLOAT or col in _INT else values
-    if kind in ("check", *(() if kind in _KEYS else (kind,))):
-        cols["n_findings"] = [len(f) if isinstance(f := p.get("findings"), list) else None for p in props]
+        cols[col] = _floats(values) if col in _NUMERIC else values
+    if kind == "check" or kind not in _KEYS:
+        cols["n_findings"] = _floats([len(f) if isinstance(f := p.get("findings"), list) else None for p in props])
         cols["findings"] = [_json(p.get("findings")) for p in props]
         cols["details"] = [_json(p.get("details")) for p in props]
     if kind == "gate" or kind not in _KEYS:
-        cols["ci_low"] = [_interval(p, 0) for p in props]
-        cols["ci_high"] = [_interval(p, 1) for p in props]
-    return pd.DataFrame(cols)
+        cols["ci_low"] = np.array([_interval(p, 0) for p in props], dtype=np.float64)
+        cols["ci_high"] = np.array([_interval(p, 1) for p in props], dtype=np.float64)
+    return cols
+
+
+def _test_names(nodeids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(test function, parametrize id)`` of each node id — what ``str.rsplit``/``str.extract`` would give."""
+    names: list[str | None] = []
+    params: list[str | None] = []
+    for nodeid in nodeids:
+        if isinstance(nodeid, str):
+            names.append(_PARAMS.sub("", nodeid.rsplit("::", 1)[-1]))
+            m = _PARAM.search(nodeid)
+            params.append(m.group(1) if m else None)
+        else:
+            names.append(None)
+            params.append(None)
+    return _objects(names, len(names)), _objects(params, len(params))
 
 
 def results_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Collector rows → the long results frame (columns :data:`COLUMNS`), in the rows' order."""
-    by_kind: dict[str, tuple[list[int], list[Mapping[str, Any]]]] = {}
-    seen = np.zeros(len(rows), dtype=bool)
-    for i, r in enumerate(rows):
-        for p in r.get("props") or ():
-            if isinstance(p, Mapping):
-                pos, ps = by_kind.setdefault(str(p.get("kind")), ([], []))
-                pos.append(i)
-                ps.append(p)
-                seen[i] = True
-    parts = [_part(k, pos, ps) for k, (pos, ps) in by_kind.items()]
-    bare = np.flatnonzero(~seen)  # tests that recorded nothing (setup failures): one "test" row each
-    parts.append(pd.DataFrame({"_row": bare, "kind": "test"}))
-    df = pd.concat(parts, ignore_index=True).sort_values("_row", kind="stable", ignore_index=True)
-    df = df.reindex(columns=["_row", *COLUMNS])
-    base = pd.DataFrame({
-        "suite": [r.get("suite") for r in rows],
-        "nodeid": [r.get("nodeid") for r in rows],
-        "outcome": [r.get("outcome") for r in rows],
-        "when": [r.get("when") for r in rows],
-        "duration_s": _floats([r.get("duration_s") for r in rows]),
-        "message": [r.get("message") or None for r in rows],
-    })
-    nodeid = base["nodeid"].astype(object)
-    base["test"] = nodeid.str.rsplit("::", n=1).str[-1].str.replace(r"\[.*$", "", regex=True)
-    base["param"] = nodeid.str.extract(r"\[(.*)\]$", expand=False)
-    taken = base.take(df["_row"].to_numpy()).reset_index(drop=True)
-    df["suite"] = df["suite"].where(df["suite"].notna(), taken["suite"])
-    for col in ("nodeid", "outcome", "when", "duration_s", "test"):
-        df[col] = taken[col]
-    # A test without props is identified by its parametrize id (the plugin uses case ids).
-    is_test = df["kind"].eq("test").to_numpy()
-    df["case_id"] = df["case_id"].where(~is_test, taken["param"])
-    df["explanation"] = df["explanation"].where(~is_test, taken["message"])
-    verdict = df["verdict"].astype(object)
-    verdict = verdict.where(~df["kind"].eq("check"), np.where(df["passed"].eq(True), "pass", "fail"))
-    verdict = verdict.where(~df["kind"].eq("response"), np.where(df["fault"].isna(), "ok", "fault"))
-    df["verdict"] = verdict.where(~is_test, taken["outcome"])
-    return _typed(df[list(COLUMNS)])
+    """Collector rows → the long results frame (columns :data:`COLUMNS`): one row per prop in the rows' order
+    (and, within a row, the props' order), one ``kind == "test"`` row for a test that recorded none.
+
+    Built column by column: the props are grouped by kind, each kind fills its columns in one comprehension per
+    key, and the values are scattered into full-length arrays by position — no per-row frames, no concat or sort.
+    """
+    flat: list[Mapping[str, Any]] = []
+    counts: list[int] = []
+    for r in rows:
+        # ``type(p) is dict`` first: the ABC check alone costs more than the rest of this line
+        props = [p for p in r.get("props") or () if type(p) is dict or isinstance(p, Mapping)] or [_NO_PROPS]
+        flat += props
+        counts.append(len(props))
+    n = len(flat)
+    at = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
+    kinds = _objects((k if type(k) is str else str(k) for k in (p.get("kind") for p in flat)), n)
+    codes, names = pd.factorize(kinds)
+    by_kind = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(np.bincount(codes, minlength=len(names)))[:-1]  # where each kind's positions start
+    props_of = _objects(flat, n)
+    cols: dict[str, np.ndarray] = {c: np.full(n, np.nan) if c in _NUMERIC else np.full(n, None, dtype=object)
+                                   for c in COLUMNS}
+    cols["kind"] = kinds
+    for kind, pos in zip(names, np.split(by_kind, bounds) if n else [], strict=True):
+        for col, values in _kind_columns(kind, props_of[pos].tolist()).items():
+            cols[col][pos] = values if col in _NUMERIC else _objects(values, len(pos))
+    nodeid = _objects((r.get("nodeid") for r in rows), len(rows))
+    test, param = _test_names(nodeid)
+    suite = cols["suite"]
+    missing = pd.isna(suite)
+    suite[missing] = _objects((r.get("suite") for r in rows), len(rows))[at[missing]]
+    cols["nodeid"], cols["test"] = nodeid[at], test[at]
+    cols["outcome"] = _objects((r.get("outcome") for r in rows), len(rows))[at]
+    cols["when"] = _objects((r.get("when") for r in rows), len(rows))[at]
+    cols["duration_s"] = _floats([r.get("duration_s") for r in rows])[at]
+    # A test without props is identified by its parametrize id (the plugin uses case ids) and its message.
+    kind_of = cols["kind"]
+    is_test = kind_of == "test"
+    cols["case_id"][is_test] = param[at[is_test]]
+    cols["explanation"][is_test] = _objects((r.get("message") or None for r in rows), len(rows))[at[is_test]]
+    verdict = cols["verdict"]
+    is_check, is_response = kind_of == "check", kind_of == "response"
+    verdict[is_check] = np.where(cols["passed"][is_check] == True, "pass", "fail")  # noqa: E712 - None is fail
+    verdict[is_response] = np.where(pd.isna(cols["fault"][is_response]), "ok", "fault")
+    verdict[is_test] = cols["outcome"][is_test]
+    return _typed(cols, n)
 
 
-def _typed(df: pd.DataFrame) -> pd.DataFrame:
+def _typed(cols: Mapping[str, np.ndarray], n: int) -> pd.DataFrame:
     """Stable dtypes so Parquet schemas do not change with the data (an all-null column is still a string)."""
-    out = df.copy()
-    for c in _FLOAT:
-        out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
-    for c in _INT:
-        num = pd.Series(_floats(out[c].tolist()), index=out.index)
-        whole = np.isfinite(num) & (num.abs() < 2.0**53) & (num == np.floor(num))
-        out[c] = num.where(whole).astype("Int64")
-    out["passed"] = out["passed"].astype("boolean")
-    for c in _STR:
-        out[c] = out[c].astype("string")
-    return out
+    out: dict[str, Any] = {}
+    for c in COLUMNS:
+        values = cols[c]
+        if c in _INT:
+            whole = np.isfinite(values) & (np.abs(values) < 2.0**53) & (values == np.floor(values))
+            out[c] = pd.arrays.IntegerArray(np.where(whole, values, 0).astype(np.int64), ~whole)
+        elif c in _FLOAT:
+            out[c] = values.astype(np.float64)
+        elif c == "passed":
+            out[c] = pd.array(values, dtype="boolean")
+        else:
+            out[c] = _strings(values)
+    return pd.DataFrame(out, index=pd.RangeIndex(n), columns=list(COLUMNS))
+
+
+def _strings(values: np.ndarray) -> Any:
+    """An object array as pandas' ``string`` dtype. When that dtype is Arrow-backed, a column of ``str``/``None``
+    goes through ``pyarrow.array`` directly — a third of the cost of ``pd.array(..., dtype="string")``, which
+    first copies and checks every element in Python objects; anything else (a number where a name belongs)
+    takes the general path, which writes ``str(value)``."""
+    if _ARROW_STRINGS:
+        import pyarrow as pa
+
+        try:
+            return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string(), from_pandas=True))
+        except (pa.ArrowException, TypeError, ValueError):
+            pass
+    return pd.array(values, dtype="string")
+
+
+_ARROW_STRINGS = pd.StringDtype().storage == "pyarrow"
 
 
 def findings_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
@@ -191,13 +245,13 @@ def gates_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
     })
 
 
-def responses_frame(responses: Mapping[tuple[str, str], Mapping[str, Any]]) -> pd.DataFrame:
-    """``{(endpoint, case_id): Response dict}`` → endpoint, system, case_id, fault, ttft_ms, e2e_ms."""
-    items = list(responses.items())
+def responses_frame(responses: Mapping[Any, Mapping[str, Any]]) -> pd.DataFrame:
+    """``{(endpoint, [system,] case_id): Response dict}`` → endpoint, system, case_id, fault, ttft_ms, e2e_ms."""
+    keys, values = list(responses.keys()), list(responses.values())
     return pd.DataFrame({
-        "endpoint": [k[0] for k, _ in items], "system": [v.get("system") for _, v in items],
-        "case_id": [k[1] for k, _ in items], "fault": [v.get("fault") for _, v in items],
-        "ttft_ms": [_num(v.get("ttft_ms")) for _, v in items], "e2e_ms": [_num(v.get("e2e_ms")) for _, v in items],
+        "endpoint": [k[0] for k in keys], "system": [v.get("system") for v in values],
+        "case_id": [k[-1] for k in keys], "fault": [v.get("fault") for v in values],
+        "ttft_ms": _floats([v.get("ttft_ms") for v in values]), "e2e_ms": _floats([v.get("e2e_ms") for v in values]),
     })
 
 
@@ -236,6 +290,16 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path | None:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """UTF-8 with BOM so spreadsheet programs show CJK text correctly on double-click."""
-    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    """UTF-8 with BOM so spreadsheet programs show CJK text correctly on double-click.
+
+    Byte for byte what ``frame.to_csv(path, index=False, encoding="utf-8-sig")`` writes — pandas hands its rows to
+    this same :mod:`csv` writer — but each column becomes Python values once, instead of pandas turning every
+    block into strings chunk by chunk first: 2.1 → 1.4 s at 300,000 rows (tests/report/test_frame.py compares).
+    """
+    columns = [frame[c].to_numpy(dtype=object, na_value="") for c in frame.columns]
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write("\ufeff")  # what "utf-8-sig" writes first; its encoder is Python code, called once per row
+        writer = csv.writer(fh, lineterminator=os.linesep, quoting=csv.QUOTE_MINIMAL)
+        writer.writerow([str(c) for c in frame.columns])
+        writer.writerows(zip(*columns, strict=True))
     return path

@@ -17,17 +17,20 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from conformance.report.answers import Answers
 from conformance.report.charts import cdf_svg, percentile_bars_svg
 from conformance.report.frame import findings_frame, latency_percentiles, responses_frame
-from conformance.report.outcome import classify_exit
+from conformance.report.outcome import Outcome, classify_exit
 from conformance.report.textdiff import diff_html
 from conformance.report.trend import GateMove
 
-Responses = Mapping[tuple[str, str], Mapping[str, Any]]
+#: The run's answers: :class:`~conformance.report.answers.Answers`, or any mapping whose values are answer records.
+Responses = Answers | Mapping[Any, Mapping[str, Any]]
 
 #: Failing cases shown with their texts; the rest are listed by id only (results.parquet has everything).
 MAX_CASES = 300
@@ -81,8 +84,7 @@ def _table(head: Sequence[str], body: Sequence[Sequence[str]], num: Sequence[int
     return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
 
 
-def _header(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> str:
-    outcome = classify_exit(summary, rows)
+def _header(summary: Mapping[str, Any], outcome: Outcome) -> str:
     words = {"pass": "PASS — every gate passed", "gate_failure": "FAIL — the candidate did not meet the gates",
              "infrastructure_failure": "INFRASTRUCTURE FAILURE — endpoints did not answer; nothing was learnt "
                                        "about the candidate"}
@@ -130,28 +132,55 @@ def _trend(moves: Sequence[GateMove] | None, previous_run: str | None) -> str:
             + _table(["gate", "previous", "current", "prev. verdict", "verdict", "move"], body, num=(1, 2)))
 
 
-def _case_index(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[tuple[str, str], list[Mapping[str, Any]]],
-                                                            dict[tuple[str, str, str], Mapping[str, Any]]]:
-    """Failing tests per (suite, case), and every response prop per (suite, case, role)."""
-    failing: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    resp: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+@dataclass
+class _Scan:
+    """What the sections need from the rows, gathered in one pass over them (100,000 rows × 3 props each)."""
+
+    failing: dict[tuple[str, str], list[Mapping[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    #: response props of the failing cases, per (suite, case, role)
+    resp: dict[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
+    #: rows with a term-drift finding
+    term_rows: list[Mapping[str, Any]] = field(default_factory=list)
+    confusions: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    labels: dict[str, list[tuple[Any, Any]]] = field(default_factory=lambda: defaultdict(list))
+    #: every response prop — collected only when the run has no responses/ to take latencies from
+    response_props: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+def _scan(rows: Sequence[Mapping[str, Any]], want_response_props: bool) -> _Scan:
+    out = _Scan()
     for r in rows:
-        props = [p for p in r.get("props") or () if isinstance(p, Mapping)]
-        case_ids = {str(p["case_id"]) for p in props if p.get("case_id")}
-        for p in props:
-            if p.get("kind") == "response":
-                resp[(str(p.get("suite") or r.get("suite")), str(p.get("case_id")), str(p.get("role")))] = p
         if r.get("outcome") != "failed":
             continue
+        props = [p for p in r.get("props") or () if isinstance(p, Mapping)]
+        case_ids = {str(p["case_id"]) for p in props if p.get("case_id")}
         if not case_ids and "[" in str(r.get("nodeid", "")) and not any(p.get("kind") == "gate" for p in props):
             case_ids = {str(r["nodeid"]).rsplit("[", 1)[1].rstrip("]")}
         for cid in case_ids:
-            failing[(str(r.get("suite")), cid)].append(r)
-    return failing, resp
+            out.failing[(str(r.get("suite")), cid)].append(r)
+    failing_ids = {cid for _, cid in out.failing}
+    for r in rows:
+        has_terms = False
+        for p in r.get("props") or ():
+            if type(p) is not dict and not isinstance(p, Mapping):  # the ABC check alone is slow, on every prop
+                continue
+            kind = p.get("kind")
+            if kind == "response":
+                if want_response_props:
+                    out.response_props.append(p)
+                if str(p.get("case_id")) in failing_ids:
+                    out.resp[(str(p.get("suite") or r.get("suite")), str(p.get("case_id")), str(p.get("role")))] = p
+            elif kind in ("check", "gate"):
+                has_terms = has_terms or (kind == "check" and p.get("check") == "terms" and bool(p.get("findings")))
+                _confusion_of(p, r, out)
+        if has_terms:
+            out.term_rows.append(r)
+    return out
 
 
 def _side(role: str, prop: Mapping[str, Any] | None, full: Mapping[str, Any] | None) -> tuple[str | None, str]:
-    """(text, one-line status) of one side; the props' text wins (it is what the test saw)."""
+    """(text, one-line status) of one side. The text is the answer's in responses/ (``full``: the record the
+    test row names); rows written before texts moved out of the props carry it themselves, and theirs wins."""
     src = prop or full or {}
     text = prop.get("text") if prop else None
     if text is None and full is not None:
@@ -171,9 +200,8 @@ def _side(role: str, prop: Mapping[str, Any] | None, full: Mapping[str, Any] | N
     return text, " · ".join(status)
 
 
-def _failing(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], responses: Responses,
-             max_cases: int) -> str:
-    failing, resp = _case_index(rows)
+def _failing(summary: Mapping[str, Any], scan: _Scan, answers: Answers, max_cases: int) -> str:
+    failing, resp = scan.failing, scan.resp
     out = [f'<h2 id="failing">Failing cases ({len(failing)})</h2>']
     if not failing:
         return out[0] + '<p class="muted">no failing case</p>'
@@ -186,7 +214,9 @@ def _failing(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], resp
         for role in ("baseline", "candidate"):
             prop = resp.get((suite, cid, role))
             endpoint = (prop or {}).get("endpoint") or summary.get(role)
-            sides[role] = _side(role, prop, responses.get((str(endpoint), cid)))
+            fingerprint = (prop or {}).get("fingerprint")
+            full = answers.find(str(endpoint), suite, cid, None if fingerprint is None else str(fingerprint))
+            sides[role] = _side(role, prop, full)
         (b_text, b_status), (c_text, c_status) = sides["baseline"], sides["candidate"]
         if b_text is not None and c_text is not None:
             b_html, c_html, ratio = diff_html(b_text, c_text)
@@ -203,8 +233,8 @@ def _failing(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], resp
     return "".join(out)
 
 
-def _terms(rows: Sequence[Mapping[str, Any]]) -> str:
-    f = findings_frame(rows)
+def _terms(scan: _Scan) -> str:
+    f = findings_frame(scan.term_rows)
     f = f[f["check"] == "terms"]
     if f.empty:
         return ""
@@ -237,20 +267,22 @@ def confusion_from(obj: Any) -> pd.DataFrame | None:
     return None
 
 
-def _confusions(rows: Sequence[Mapping[str, Any]]) -> str:
+def _confusion_of(p: Mapping[str, Any], r: Mapping[str, Any], scan: _Scan) -> None:
+    """A check's or gate's confusion matrix (``details["confusion"]``), else its per-case labels."""
+    d = p.get("details") or {}
+    if not isinstance(d, Mapping):
+        return
+    if "confusion" in d and (cm := confusion_from(d["confusion"])) is not None:
+        scan.confusions.append((f"{p.get('suite') or r.get('suite')} · {p.get('check') or p.get('gate')}", cm))
+    elif p.get("check") == "classification" and "candidate" in d:
+        ref = d.get("gold") if d.get("gold") is not None else d.get("baseline")
+        scan.labels[str(p.get("suite") or r.get("suite"))].append((ref, d.get("candidate")))
+
+
+def _confusions(scan: _Scan) -> str:
     """Matrices checks carry (``details["confusion"]``), else one per suite built from per-case labels."""
-    found: list[tuple[str, pd.DataFrame]] = []
-    labels: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
-    for r in rows:
-        for p in r.get("props") or ():
-            if not isinstance(p, Mapping) or p.get("kind") not in ("check", "gate"):
-                continue
-            d = p.get("details") or {}
-            if isinstance(d, Mapping) and (cm := confusion_from(d.get("confusion"))) is not None:
-                found.append((f"{p.get('suite') or r.get('suite')} · {p.get('check') or p.get('gate')}", cm))
-            elif p.get("check") == "classification" and isinstance(d, Mapping) and "candidate" in d:
-                ref = d.get("gold") if d.get("gold") is not None else d.get("baseline")
-                labels[str(p.get("suite") or r.get("suite"))].append((ref, d.get("candidate")))
+    found = list(scan.confusions)
+    labels = scan.labels
     for suite, pairs in sorted(labels.items()):
         ref, cand = (pd.Series([str(x) for x in col], dtype=object) for col in zip(*pairs, strict=True))
         found.append((f"{suite} · reference × candidate labels",
@@ -273,15 +305,14 @@ def _confusions(rows: Sequence[Mapping[str, Any]]) -> str:
     return "".join(out)
 
 
-def _latency_frame(rows: Sequence[Mapping[str, Any]], responses: Responses) -> pd.DataFrame:
-    if responses:
-        return responses_frame(responses)
-    props = [p for r in rows for p in r.get("props") or () if isinstance(p, Mapping) and p.get("kind") == "response"]
+def _latency_frame(scan: _Scan, answers: Answers) -> pd.DataFrame:
+    if answers:
+        return answers.frame()
+    props = scan.response_props
     return responses_frame({(str(p.get("endpoint")), f"{p.get('suite')}/{p.get('case_id')}"): p for p in props})
 
 
-def _latency(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], responses: Responses) -> str:
-    frame = _latency_frame(rows, responses)
+def _latency(summary: Mapping[str, Any], frame: pd.DataFrame) -> str:
     if frame.empty or frame[["ttft_ms", "e2e_ms"]].isna().all().all():
         return ""
     ok = frame[frame["fault"].isna()]
@@ -295,8 +326,8 @@ def _latency(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], resp
                   and "ttft" not in str(g.get("gate")) and isinstance(g.get("threshold"), int | float)), None)
     charts = []
     for metric, title in (("e2e_ms", "end-to-end latency"), ("ttft_ms", "time to first token")):
-        series = {e: ok.loc[ok["endpoint"] == e, metric].dropna().tolist() for e in order}
-        if not any(series.values()):
+        series = {e: ok.loc[ok["endpoint"] == e, metric].dropna().to_numpy() for e in order}
+        if not any(v.size for v in series.values()):
             continue
         charts.append(cdf_svg(series, f"CDF of {title}", "ms"))
         sub = pct[pct["metric"] == metric].set_index("endpoint")
@@ -313,13 +344,19 @@ def _latency(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], resp
             + _table(["endpoint", "metric", "n", "p50", "p90", "p95", "p99"], body, num=(2, 3, 4, 5, 6)) + note)
 
 
-def render_html(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], responses: Responses, *,
+def render_html(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], responses: Responses | None, *,
                 moves: Sequence[GateMove] | None = None, previous_run: str | None = None,
-                max_cases: int = MAX_CASES) -> str:
-    """The whole report page as one string (see the module docstring for what is guaranteed)."""
-    sections = [_header(summary, rows), _gates(summary), _trend(moves, previous_run),
-                _failing(summary, rows, responses, max_cases), _terms(rows), _confusions(rows),
-                _latency(summary, rows, responses)]
+                max_cases: int = MAX_CASES, outcome: Outcome | None = None) -> str:
+    """The whole report page as one string (see the module docstring for what is guaranteed).
+
+    ``responses``: the run's answers (:func:`~conformance.report.answers.read_responses`), where the failing cases'
+    texts and the latency section come from; ``outcome``: :func:`~conformance.report.outcome.classify_exit` of
+    this run when the caller has it already (it walks every row)."""
+    answers = responses if isinstance(responses, Answers) else Answers.from_records((responses or {}).values())
+    scan = _scan(rows, want_response_props=not answers)
+    sections = [_header(summary, outcome or classify_exit(summary, rows)), _gates(summary),
+                _trend(moves, previous_run), _failing(summary, scan, answers, max_cases), _terms(scan),
+                _confusions(scan), _latency(summary, _latency_frame(scan, answers))]
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (("gates", "gates"), ("trend", "trend"),
                   ("failing", "failing cases"), ("terms", "term drift"), ("confusion", "confusion"),
                   ("latency", "latency")) if f'id="{a}"' in "".join(sections))

@@ -75,7 +75,8 @@ def _suite_faults(rows: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = defaultdict(set)
     for r in rows:
         for p in r.get("props") or ():
-            if isinstance(p, Mapping) and p.get("kind") == "response" and p.get("fault"):
+            # ``type(p) is dict`` first: the ABC check costs more than the rest of this line, on every prop
+            if (type(p) is dict or isinstance(p, Mapping)) and p.get("kind") == "response" and p.get("fault"):
                 out[str(p.get("suite") or r.get("suite"))].add(str(p["fault"]))
     return out
 
@@ -117,11 +118,13 @@ def _summary_only(suites: Mapping[str, Any]) -> Outcome:
     return "infrastructure_failure"
 
 
-def classify_exit(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] | None = None) -> Outcome:
+def classify_exit(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] | None = None, *,
+                  breakdown: Mapping[str, Mapping[str, int]] | None = None) -> Outcome:
     """``"pass"``, ``"gate_failure"`` or ``"infrastructure_failure"`` for a run (see the module docstring).
 
     ``rows`` (``results.jsonl``) makes the decision exact, per failed test; without them the summary's
-    ``failures`` breakdown (:func:`failure_breakdown`) is used, or a per-suite approximation.
+    ``failures`` breakdown (:func:`failure_breakdown`) is used, or a per-suite approximation. ``breakdown``:
+    :func:`failure_breakdown` of ``rows`` when the caller has computed it already (it walks every prop).
     """
     if preflight_failed(summary):
         return "infrastructure_failure"
@@ -134,7 +137,8 @@ def classify_exit(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] 
         failed_rows = [r for r in rows if r.get("outcome") == "failed"]
         if not failed_rows:
             return "gate_failure" if status == 1 else "pass"
-        breakdown = failure_breakdown(rows)  # all rows: a suite's faults are seen on its passing tests too
+        if breakdown is None:
+            breakdown = failure_breakdown(rows)  # all rows: a suite's faults are seen on its passing tests too
         regressions = sum(v["regression"] for v in breakdown.values())
         return "gate_failure" if regressions else "infrastructure_failure"
     if not failed:

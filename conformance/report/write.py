@@ -12,10 +12,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from conformance.report.answers import Answers, read_responses
 from conformance.report.frame import results_frame, write_csv, write_parquet
+from conformance.report.gcpause import gc_paused
 from conformance.report.html import render_html
-from conformance.report.outcome import EXIT_CODES, classify_exit
+from conformance.report.outcome import EXIT_CODES, Outcome, classify_exit
 from conformance.report.trend import compare_runs, read_summary, trend_lines
+
+__all__ = ["Answers", "finish_run", "read_responses", "read_rows", "write_report"]
+
+_decode = json.JSONDecoder().decode  # ``json.loads`` minus its per-call argument handling
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -26,33 +32,12 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
-                row = json.loads(line)
+                row = _decode(line)
             except ValueError:
                 continue
             if isinstance(row, dict):
                 rows.append(row)
     return rows
-
-
-def read_responses(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """``responses/*.jsonl`` → ``{(endpoint, case_id): response}``, repeat 0 preferred, an answer preferred over a
-    failure (a resumed run re-asks failed requests and appends the new answer)."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else ():
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                try:
-                    r = json.loads(line)
-                except ValueError:
-                    continue
-                if not isinstance(r, dict) or "endpoint" not in r or "case_id" not in r:
-                    continue
-                key = (str(r["endpoint"]), str(r["case_id"]))
-                prev = out.get(key)
-                if prev is None or (r.get("repeat", 0), r.get("fault") is not None) < (
-                        prev.get("repeat", 0), prev.get("fault") is not None):
-                    out[key] = r
-    return out
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -61,13 +46,16 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_report(run_dir: Path, previous: Path | None = None) -> Path:
-    """Write ``report.html`` (+ ``results.parquet`` when pyarrow is installed, + ``results.csv``) into
-    ``run_dir`` and return the HTML path. ``previous``: another run folder (or its summary.json) to show the
-    gate trend against."""
+def _write(run_dir: Path, previous: Path | None) -> tuple[Path, dict[str, Any], Outcome]:
+    """The report files; returns the HTML path, the summary and the outcome, so that :func:`finish_run` does not
+    read ``results.jsonl`` a second time to classify the run."""
+    with gc_paused():  # millions of decoded containers, no cycles among them (see conformance.report.gcpause)
+        return _write_files(run_dir, previous)
+
+
+def _write_files(run_dir: Path, previous: Path | None) -> tuple[Path, dict[str, Any], Outcome]:
     summary = read_summary(run_dir)
     rows = read_rows(run_dir / "results.jsonl")
-    responses = read_responses(run_dir / "responses")
     moves = prev_id = None
     if previous is not None:
         prev = read_summary(previous)
@@ -75,18 +63,26 @@ def write_report(run_dir: Path, previous: Path | None = None) -> Path:
     frame = results_frame(rows)
     write_parquet(frame, run_dir / "results.parquet")
     write_csv(frame, run_dir / "results.csv")
+    del frame
+    outcome = classify_exit(summary, rows)
+    answers = read_responses(run_dir / "responses")
     out = run_dir / "report.html"
-    _atomic_write(out, render_html(summary, rows, responses, moves=moves, previous_run=prev_id))
-    return out
+    _atomic_write(out, render_html(summary, rows, answers, moves=moves, previous_run=prev_id, outcome=outcome))
+    return out, summary, outcome
+
+
+def write_report(run_dir: Path, previous: Path | None = None) -> Path:
+    """Write ``report.html`` (+ ``results.parquet`` when pyarrow is installed, + ``results.csv``) into
+    ``run_dir`` and return the HTML path. ``previous``: another run folder (or its summary.json) to show the
+    gate trend against."""
+    return _write(run_dir, previous)[0]
 
 
 def finish_run(run_dir: Path, previous: Path | None = None) -> tuple[list[str], str, int]:
     """Write the report files and return ``(terminal lines, outcome, exit code)`` — what both the plugin (at
     session end) and ``conformance report`` print: the gate trend against ``previous``, the outcome word
     (:func:`~conformance.report.outcome.classify_exit`) and where the report is."""
-    html_path = write_report(run_dir, previous)
-    summary = read_summary(run_dir)
-    outcome = classify_exit(summary, read_rows(run_dir / "results.jsonl"))
+    html_path, summary, outcome = _write(run_dir, previous)
     lines: list[str] = []
     if previous is not None:
         prev = read_summary(previous)

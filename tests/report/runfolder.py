@@ -31,9 +31,10 @@ def response(endpoint: str, system: str, case_id: str, text: str | None, *, faul
 
 
 def response_prop(role: str, r: Response) -> dict[str, Any]:
+    """As ``conformance.plugin._response`` records it: no text (the report joins it from responses/)."""
     return {"kind": "response", "role": role, "suite": r.system, "case_id": r.case_id, "endpoint": r.endpoint,
-            "fault": r.fault, "error": r.error, "ttft_ms": r.ttft_ms, "e2e_ms": r.e2e_ms,
-            "finish_reason": r.finish_reason, "attempts": len(r.attempts), "text": r.text}
+            "fingerprint": r.fingerprint, "fault": r.fault, "error": r.error, "ttft_ms": r.ttft_ms,
+            "e2e_ms": r.e2e_ms, "finish_reason": r.finish_reason, "attempts": len(r.attempts)}
 
 
 def check_prop(system: str, case_id: str, result: CheckResult) -> dict[str, Any]:

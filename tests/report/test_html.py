@@ -11,7 +11,7 @@ import pytest
 from conformance.report.html import confusion_from, render_html
 from conformance.report.trend import compare_runs, read_summary
 from conformance.report.write import finish_run, read_responses, read_rows, write_report
-from tests.report.runfolder import ADVERSARIAL, build_run, legal_case
+from tests.report.runfolder import ADVERSARIAL, CAND, build_run, legal_case, response
 
 #: Tags render_html itself writes; anything else in the page came from the data and means an injection.
 OWN_TAGS = {"html", "head", "meta", "title", "style", "body", "nav", "a", "h1", "h2", "h3", "div", "p", "ul", "li",
@@ -93,6 +93,34 @@ def test_each_failing_case_shows_both_sides_with_the_diff(run: Path) -> None:
     assert "v-fail\">timeout</span>" in timeout
     assert "(no answer)" in timeout and "<del>" not in timeout  # nothing to diff a failed request against
     assert 'id="case-legal-setup-broke"' in page  # no props: identified by its parametrize id
+
+
+def test_failing_texts_are_the_answers_the_rows_name(run: Path) -> None:
+    """Rows carry no texts: each side is joined from responses/ by the fingerprint the row recorded — not the first
+    answer to that case id (an earlier prompt before ``--resume``, another system's case with the same id)."""
+    path = run / "responses" / f"{CAND}.main.jsonl"
+    decoys = [response(CAND, "legal", "deposit-20pct", "STALE ANSWER TO THE OLD PROMPT"),
+              response(CAND, "sentiment", "deposit-20pct", "ANOTHER SYSTEM'S ANSWER")]
+    decoys[0].fingerprint, decoys[1].fingerprint = "fp-before-the-golden-was-edited", "fp-another-prompt"
+    path.write_text("".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in decoys)
+                    + path.read_text(encoding="utf-8"), encoding="utf-8")
+    rows = read_rows(run / "results.jsonl")
+    assert not any("text" in p for r in rows for p in r["props"])
+    block = render(run).split('id="case-legal-deposit-20pct"')[1].split("</details>")[0]
+    assert "<ins>订</ins>" in block and "STALE" not in block and "ANOTHER SYSTEM" not in block
+
+
+def test_rows_that_still_carry_texts_show_them(run: Path) -> None:
+    """results.jsonl written before texts moved out of the props: the row's own text is what the test saw."""
+    rows = read_rows(run / "results.jsonl")
+    for r in rows:
+        for p in r["props"]:
+            if p["kind"] == "response" and p["case_id"] == "deposit-20pct":
+                del p["fingerprint"]
+                p["text"] = f"{p['role']} text from the row"
+    page = render_html(read_summary(run), rows, read_responses(run / "responses"))
+    block = page.split('id="case-legal-deposit-20pct"')[1].split("</details>")[0]
+    assert "text from the row" in block and "支付合同总价" not in block
 
 
 def test_term_drift_confusion_and_latency_sections(run: Path) -> None:
