@@ -56,13 +56,13 @@ class Sizes:
     report_results: int = 100_000
     nginx: bool = True
     delayed_locust: bool = True
-    prototypes: bool = True  # also time the proposed fixes (bench/prototypes.py) where they are separate runs
+    floor: bool = True  # also time pytest on one trivial file (the floor under the collection figure)
 
 
 QUICK = Sizes(repeats=1, heavy_repeats=1, overhead_n=15, overhead_delayed_n=5, throughput_n=64, concurrency=16,
               locust_users=4,
               locust_s=1.0, ttft_n=15, ttft_locust_s=0.0, collection_cases=200, report_results=1000, nginx=False,
-              delayed_locust=False, prototypes=False)
+              delayed_locust=False, floor=False)
 #: The injected delays of "an endpoint with delays": first token after 20 ms, then 16 tokens 2 ms apart.
 DELAYED = {"ttft_ms": 20.0, "itl_ms": 2.0, "tokens": 16}
 
@@ -178,8 +178,7 @@ def bench_ttft(s: Sizes, cmd: str) -> list[Result]:
 def bench_collection(s: Sizes, cmd: str) -> list[Result]:
     from bench.collect_bench import lint_and_collect
 
-    return lint_and_collect(n_cases=s.collection_cases, repeats=s.heavy_repeats, command=cmd,
-                            prototypes=s.prototypes)
+    return lint_and_collect(n_cases=s.collection_cases, repeats=s.heavy_repeats, command=cmd, floor=s.floor)
 
 
 def bench_report(s: Sizes, cmd: str) -> list[Result]:
