@@ -295,9 +295,13 @@ def quality_gates(suite: str, candidate: Sequence[StageQuality], baseline: Seque
         if b is not None and b.drop is not None:
             msg += f"; baseline under the same load: drop {b.drop:.3f} ({b.conforming}/{len(b.checked)} conform)"
         if not n:
-            why = (f"all {q.sampled} sampled answers were cut at load.max_tokens={load_max_tokens} (or ignore_eos): "
-                   "raise load.max_tokens to the replay's to check them" if q.sampled
-                   else "no answer was received in this stage")
+            if not q.sampled:
+                why = "no answer was received in this stage"
+            elif q.cut:
+                why = (f"{q.cut} of {q.sampled} sampled answers were cut at load.max_tokens={load_max_tokens} (or "
+                       "generated with ignore_eos): raise load.max_tokens to the goldens' cap to check them")
+            else:
+                why = "no per-case check applies to the sampled cases (or no at-rest answer to compare with)"
             msg = f"insufficient: {why}"
         out.append(compare(suite, f"load.{q.name}.quality_drop", q.drop, cfg.max_drop, "<=", n, message=msg))
     return out

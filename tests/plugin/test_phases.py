@@ -33,7 +33,7 @@ load:
   max_tokens: 8
   stages: [{users: 2, spawn_rate: 2, duration_s: 2}, {users: 4, spawn_rate: 4, duration_s: 2}]
   gates: {max_error_rate: 0.0, min_throughput_ratio: 0.5}
-  quality: {sample: 4, max_drop: 0.0}
+  quality: {sample: 4}
 """
 
 
@@ -77,9 +77,9 @@ def test_load_stages_write_locust_reports_and_our_table(pytester: pytest.Pyteste
     out = next((pytester.path / "reports").glob("*/load/demo"))
     table = (out / "stages.txt").read_text()
     assert table.count("stage") >= 2
-    # quality under load: the same answer at rest and under load → every sampled answer conforms, no drop
-    assert "quality stage2 (candidate): 4 of" in table and "same text as at rest" in table
-    result.stdout.fnmatch_lines(["*✓ demo.load.stage2.quality_drop*"], consecutive=False)
+    # quality under load: these goldens have no per-case check, so only "same text as at rest" is compared
+    assert "quality stage2 (candidate): 4 of" in table and "4/4 same text as at rest" in table
+    assert "4 not checked: no per-case check applies" in table and "quality_drop" not in table  # no max_drop
     quality = json.loads((out / "quality.json").read_text())
     assert {(q["role"], q["stage"]) for q in quality["stages"]} == {
         (r, s) for r in ("baseline", "candidate") for s in ("stage1", "stage2")}
@@ -101,17 +101,27 @@ cases:
 """
 
 
-def test_a_candidate_that_drifts_only_under_load_fails_the_quality_gate(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("drifts", [True, False], ids=["drifts-under-load", "same-under-load"])
+def test_a_candidate_that_drifts_only_under_load_fails_the_quality_gate(pytester: pytest.Pytester,
+                                                                       drifts: bool) -> None:
     """At rest the candidate writes 定金 like the baseline; the load stages' requests (max_tokens 8, the load
     section's cap) get 订金 — the replay passes, the per-stage quality gate must not."""
     right, drifted = Behaviour(text="甲方支付定金五万元。"), Behaviour(text="甲方支付订金五万元。")
 
     def under_load(body: dict[str, object], n: int) -> Behaviour:
-        return drifted if body.get("max_tokens") == 8 else right
+        return drifted if drifts and body.get("max_tokens") == 8 else right
 
     with FaultServer(right, models=["m"]) as old, FaultServer(under_load, models=["m"]) as new:
         _repo(pytester, old, new, golden=TERMS_GOLDEN)
+        suite_yaml = pytester.path / "suites" / "demo" / "suite.yaml"
+        gated = suite_yaml.read_text().replace("quality: {sample: 4}", "quality: {sample: 4, max_drop: 0}")
+        suite_yaml.write_text(gated)
         result = pytester.runpytest_subprocess("suites/demo", "--load", "-rf")
+    if not drifts:  # the control: the same candidate, steady under load, passes the same gate
+        result.assert_outcomes(passed=4, skipped=1)
+        result.stdout.fnmatch_lines(["*✓ demo.load.stage2.quality_drop 0 <= 0 (n=4)*4/4 same text*"],
+                                    consecutive=False)
+        return
     result.assert_outcomes(passed=3, skipped=1, failed=1)  # answered ×2 and the gates pass; only test_load fails
     result.stdout.fnmatch_lines(["*✗ demo.load.stage1.quality_drop*0/*conform under load, *at rest*",
                                  "*FAILED*test_load*"], consecutive=False)
