@@ -7,19 +7,32 @@ interpreter with gevent). The API key is read here, from the environment variabl
 Per request it fires Locust request events of type ``SSE`` named ``ttft``, ``tpot`` and ``e2el`` (Locust's own
 ``POST`` row only measures time to the response headers), and appends one raw JSONL record to
 ``<raw_dir>/records-<pid>.jsonl`` — the runner computes every statistic from those records, not from Locust's.
+
+Against a fast endpoint this process is CPU-bound, and whatever it spends per request lowers the load it can
+offer (docs/PERFORMANCE.md, F5). So it does only what the live figures need — the SSE events parsed as they
+arrive (:class:`~conformance.load.sse.StreamTrace`), the fault class, the three request events — and writes
+records raw (times as whole µs, nothing derived); :func:`conformance.load.stats.read_records` turns them into the
+records every consumer reads (seconds, ms, ``ttft_ms``, ``itl_ms``…) afterwards.
+Records are queued and written every ``FLUSH_S`` (see :class:`_Records`): a process killed with SIGKILL loses at
+most that much, as it could always lose its last, half-written line.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import logging
 import os
 import time
+from collections.abc import Callable
 from typing import IO, Any
 from urllib.parse import urlsplit
 
 import gevent
+from geventhttpclient.response import HTTPConnectionClosed
 from locust import FastHttpUser, constant, events, task
 
+from conformance.checks.latency import tpot_ms
 from conformance.endpoints.base import classify_status
 from conformance.load.plan import PLAN_ENV, LoadPlan, PlanRequest, prompt_order, stage_at
 from conformance.load.shapes import ArrivalClock, shape_for
@@ -29,6 +42,8 @@ if PLAN_ENV not in os.environ:
     raise SystemExit(f"{PLAN_ENV} is not set: run load tests through `conformance load` or conformance.load.runner")
 PLAN = LoadPlan.read(os.environ[PLAN_ENV])
 ORDER = prompt_order(len(PLAN.requests), PLAN.seed)
+#: Request bodies, serialised once. ASCII-escaped: the byte length can never disagree with the text.
+BODIES = [json.dumps(r.body) for r in PLAN.requests]
 PlanShape = shape_for(PLAN)  # the only shape class in this namespace: Locust picks it up
 
 
@@ -44,6 +59,13 @@ def _headers() -> dict[str, str]:
 
 
 HEADERS = _headers()
+#: Bytes asked of one socket read (a read returns whatever has arrived, so this only caps it).
+RECV_SIZE = 65536
+#: How often queued records reach the file (the runner's progress line reads them twice a second), and how many
+#: are encoded between two yields to the users (~0.3 ms of work).
+FLUSH_S = 0.2
+SLICE = 16
+_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode  # records are trees
 
 
 class LoadFault(Exception):
@@ -55,28 +77,112 @@ class _Deadline(Exception):
 
 
 class _State:
-    """Per-process state: when this process' test started, the next closed-loop sequence number, the open-loop
-    arrival clock and the raw record file (opened lazily, after any fork)."""
+    """Per-process state: when this process' test started, the next closed-loop sequence number and the open-loop
+    arrival clock."""
 
     t_start: float = 0.0
     wall_start: float = 0.0
     seq: int = 0
     clock: ArrivalClock | None = None
-    out: IO[str] | None = None
 
-    def write(self, record: dict[str, Any]) -> None:
+
+#: One finished request, as :meth:`ChatUser.send` leaves it: (seq, case_id, stage, queue_ms, wall clock at the
+#: start, monotonic start, monotonic end, trace, HTTP status, fault, error).
+_Done = tuple[int, str, int, float, float, float, float, StreamTrace, int | None, str | None, str | None]
+
+
+class _Records:
+    """This process' raw records, ``records-<pid>.jsonl`` (opened after any fork).
+
+    Why queued: against a fast endpoint the process is CPU-bound, and building, encoding and writing a record
+    costs less done for many requests in a row than once between every two requests (the code stays in the CPU's
+    caches; one write instead of hundreds). The queue is written every ``FLUSH_S`` and when Locust quits; the
+    periodic writer yields to the users every ``SLICE`` records, so that no token waits long to be timestamped.
+    The request events are not queued: Locust's own figures stay live.
+    """
+
+    def __init__(self) -> None:
+        self.queue: list[_Done] = []
+        self.out: IO[str] | None = None
+        self.pid = 0
+        self.busy = False  # the periodic writer is between two slices of a batch
+
+    def add(self, done: _Done) -> None:
+        self.queue.append(done)
         if self.out is None:
+            self.pid = os.getpid()
             os.makedirs(PLAN.raw_dir, exist_ok=True)
-            self.out = open(os.path.join(PLAN.raw_dir, f"records-{os.getpid()}.jsonl"), "a", encoding="utf-8")  # noqa: SIM115
-        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.out.flush()
+            self.out = open(os.path.join(PLAN.raw_dir, f"records-{self.pid}.jsonl"), "a",  # noqa: SIM115
+                            encoding="utf-8")
+            gevent.spawn(self._write_every, self.out)
+
+    def write(self, *, cede: bool = False) -> None:
+        """Write the queue; ``cede``: let other greenlets run between slices."""
+        batch, self.queue = self.queue, []
+        lines = []
+        for i, (seq, case_id, stage, queue_ms, wall, t0, t_end, trace, status, fault, error) in enumerate(batch, 1):
+            record = {  # times as whole µs: read_records makes them s and ms (stats.expand_record)
+                "seq": seq, "case_id": case_id, "stage": stage, "worker": self.pid, "t_start_us": round(wall * 1e6),
+                "t_mono_us": round(t0 * 1e6), "t_offset_us": round((t0 - STATE.t_start) * 1e6),
+                "queue_us": round(queue_ms * 1000), "elapsed_us": round((t_end - t0) * 1e6), "status": status,
+                "fault": fault, "error": error,
+            }
+            record.update(trace.record())
+            lines.append(_encode(record))
+            if cede and i % SLICE == 0:
+                gevent.sleep(0)
+        if lines and self.out is not None:
+            self.out.write("\n".join(lines) + "\n")
+            self.out.flush()
+
+    def close(self) -> None:
+        while self.busy:  # a periodic batch is half encoded: let it reach the file first
+            gevent.sleep(0.001)
+        self.write()
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+
+    def _write_every(self, out: IO[str]) -> None:
+        while self.out is out:
+            self.busy = True
+            try:
+                self.write(cede=True)
+            except Exception:  # never let one bad batch stop the records that follow
+                logging.exception("writing load records")
+            finally:
+                self.busy = False
+            gevent.sleep(FLUSH_S)
+
+
+def _fire(fire: Callable[..., None], trace: StreamTrace, stage: int, status: int | None, fault: str | None,
+          elapsed_ms: float) -> None:
+    """The request's ``ttft``, ``tpot`` (answers only) and ``e2el`` (every request: failures with their class)."""
+    context = {"stage": stage}
+    n_out = trace.n_out[0]
+    ttft, e2el = trace.ttft_ms, trace.e2el_ms
+    if fault is None and ttft is not None:
+        fire(request_type="SSE", name="ttft", response_time=ttft, response_length=n_out, exception=None,
+             context=context)
+        tpot = tpot_ms(ttft, e2el, n_out)
+        if tpot is not None:
+            fire(request_type="SSE", name="tpot", response_time=tpot, response_length=n_out, exception=None,
+                 context=context)
+    label = fault if status in (None, 200) else f"{fault} (HTTP {status})"
+    fire(request_type="SSE", name="e2el", response_time=e2el or elapsed_ms, response_length=n_out,
+         exception=LoadFault(label) if fault else None, context=context)
 
 
 STATE = _State()
+RECORDS = _Records()
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
+    # Everything allocated so far (Locust, gevent, the plan) lives as long as the process: out of the collector's
+    # way, so that its full collections — frequent at thousands of requests a second — cost nothing for it.
+    gc.collect()
+    gc.freeze()
     STATE.t_start, STATE.wall_start = time.monotonic(), time.time()
     if PLAN.open_loop is not None:
         index = getattr(environment.runner, "worker_index", 0)
@@ -85,9 +191,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(**_: Any) -> None:
-    if STATE.out is not None:
-        STATE.out.close()
-        STATE.out = None
+    RECORDS.close()
 
 
 def _transport_fault(exc: BaseException, mid_stream: bool) -> tuple[str, str]:
@@ -104,6 +208,11 @@ class ChatUser(FastHttpUser):
     network_timeout = PLAN.timeout_s
     connection_timeout = PLAN.connect_timeout_s
     wait_time = constant(0)
+
+    def on_start(self) -> None:
+        # One timer per user, restarted for each request (cheaper than a new one each time); it throws a new
+        # _Deadline into this user's greenlet when a request exceeds timeout_s end to end.
+        self._deadline = gevent.Timeout(PLAN.timeout_s, _Deadline)
 
     @task
     def chat(self) -> None:
@@ -125,22 +234,22 @@ class ChatUser(FastHttpUser):
                 return
             seq, stage, queue_ms = STATE.seq, stage_or_none, 0.0
             STATE.seq += 1
-        request = PLAN.requests[ORDER[seq % len(ORDER)]]
-        fault = self.send(seq, request, stage, queue_ms)
+        index = ORDER[seq % len(ORDER)]
+        fault = self.send(seq, PLAN.requests[index], stage, queue_ms, BODIES[index])
         if fault is not None and PLAN.open_loop is None and PLAN.pause_after_failure_s > 0:
             gevent.sleep(PLAN.pause_after_failure_s)  # a dead server must not turn the loop into a busy spin
 
-    def send(self, seq: int, request: PlanRequest, stage: int, queue_ms: float) -> str | None:
-        body = json.dumps(request.body)  # ASCII-escaped: the byte length can never disagree with the text
+    def send(self, seq: int, request: PlanRequest, stage: int, queue_ms: float, body: str) -> str | None:
         wall, t0 = time.time(), time.monotonic()
         trace = StreamTrace(t0)
         status: int | None = None
         fault: str | None = None
         error: str | None = None
+        deadline = self._deadline
+        deadline.start()
         try:
-            with gevent.Timeout(PLAN.timeout_s, _Deadline()), self.client.request(
-                    "POST", PLAN.url, name="chat/completions (headers)", data=body, headers=HEADERS, stream=True,
-                    catch_response=True) as resp:
+            with self.client.request("POST", PLAN.url, name="chat/completions (headers)", data=body, headers=HEADERS,
+                                     stream=True, catch_response=True) as resp:
                 status = int(resp.status_code) or None
                 fault, error = _head_fault(resp, status)
                 if fault is not None:
@@ -149,8 +258,7 @@ class ChatUser(FastHttpUser):
                     resp.success()
                     raw = resp._response
                     try:
-                        while line := raw.readline(b"\n"):
-                            trace.feed_line(line, time.monotonic())
+                        _read_body(raw, trace)
                     finally:
                         raw.release()  # closes the socket unless the body was read to its end
                     trace.flush(time.monotonic())
@@ -158,36 +266,51 @@ class ChatUser(FastHttpUser):
         except _Deadline:
             fault, error = "timeout", f"no complete answer within timeout_s={PLAN.timeout_s:g}"
         except gevent.GreenletExit:  # the run is being stopped under this request: keep it visible, then go
-            self._record(seq, request, stage, queue_ms, wall, t0, trace, status, "cancelled",
-                         "stopped by the end of the run (deadline or forced stop) before it finished")
+            fault, error = "cancelled", "stopped by the end of the run (deadline or forced stop) before it finished"
+            self._done((seq, request.case_id, stage, queue_ms, wall, t0, time.monotonic(), trace, status, fault,
+                        error))
             raise
         except Exception as exc:  # transport errors while reading the body (reset, read timeout, parse error)
             fault, error = _transport_fault(exc, status is not None)  # after a status line: the answer had begun
-        self._record(seq, request, stage, queue_ms, wall, t0, trace, status, fault, error)
+        finally:
+            deadline.cancel()
+        self._done((seq, request.case_id, stage, queue_ms, wall, t0, time.monotonic(), trace, status, fault, error))
         return fault
 
-    def _record(self, seq: int, request: PlanRequest, stage: int, queue_ms: float, wall: float, t0: float,
-                trace: StreamTrace, status: int | None, fault: str | None, error: str | None) -> None:
-        elapsed_ms = (time.monotonic() - t0) * 1000
-        record = {
-            "seq": seq, "case_id": request.case_id, "stage": stage, "worker": os.getpid(),
-            "t_start": round(wall, 6), "t_mono": round(t0, 6), "t_offset_s": round(t0 - STATE.t_start, 6),
-            "queue_ms": round(queue_ms, 3), "elapsed_ms": round(elapsed_ms, 3), "status": status, "fault": fault,
-            "error": error, **trace.record(),
-        }
-        STATE.write(record)
-        self._fire(record, elapsed_ms)
+    def _done(self, done: _Done) -> None:
+        _, _, stage, _, _, t0, t_end, trace, status, fault, _ = done
+        _fire(self.environment.events.request.fire, trace, stage, status, fault, (t_end - t0) * 1000)
+        RECORDS.add(done)
 
-    def _fire(self, rec: dict[str, Any], elapsed_ms: float) -> None:
-        fire = self.environment.events.request.fire
-        n_out = int(rec["n_out"] or 0)
-        for name in ("ttft", "tpot"):
-            if rec[f"{name}_ms"] is not None and rec["fault"] is None:
-                fire(request_type="SSE", name=name, response_time=rec[f"{name}_ms"], response_length=n_out,
-                     exception=None, context={"stage": rec["stage"]})
-        label = rec["fault"] if rec["status"] in (None, 200) else f"{rec['fault']} (HTTP {rec['status']})"
-        fire(request_type="SSE", name="e2el", response_time=rec["e2el_ms"] or elapsed_ms, response_length=n_out,
-             exception=LoadFault(label) if rec["fault"] else None, context={"stage": rec["stage"]})
+
+def _read_body(raw: Any, trace: StreamTrace) -> None:
+    """Feed the body to ``trace`` one socket read at a time, each stamped when it was read.
+
+    Why not ``readline``: forty calls per answer of twenty events cost more than the events' parsing. This is
+    ``readline``'s own loop (geventhttpclient's ``HTTPSocketResponse``: its body buffer, socket and parser) without
+    the line search; should those internals change, it falls back to ``readline``.
+    """
+    buf = getattr(raw, "_body_buffer", None)
+    if not isinstance(buf, bytearray) or not hasattr(raw, "_sock") or not hasattr(raw, "message_complete"):
+        while line := raw.readline(b"\n"):
+            trace.feed(line, time.monotonic())
+        return
+    size = max(RECV_SIZE, int(getattr(raw, "block_size", 0)))
+    while True:
+        if buf:
+            data = bytes(buf)
+            del buf[:]
+            trace.feed(data, time.monotonic())
+        if raw.message_complete:
+            return
+        sock = raw._sock
+        if sock is None:
+            raise HTTPConnectionClosed("connection closed.")
+        try:
+            raw.feed(sock.recv(size))  # b"" (closed): the parser completes the body or raises
+        except BaseException:
+            raw.release()
+            raise
 
 
 def _head_fault(resp: Any, status: int | None) -> tuple[str | None, str | None]:

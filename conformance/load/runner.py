@@ -338,13 +338,5 @@ def add_quality(run: SuiteLoad, data: SuiteData, rest: Mapping[str, Mapping[str,
     return dataclasses.replace(run, quality=tuple(quality), gates=[*run.gates, *gates])
 
 
-def sample_responses(load_result: LoadResult, n: int, seed: int = 0) -> list[tuple[str, str]]:
-    """Up to ``n`` answered (case_id, text) pairs per stage of one run, drawn with ``seed`` (see
-    :func:`conformance.load.quality.sample_by_stage`)."""
-    records, _ = read_records(load_result.raw_dir)
-    return [(str(r["case_id"]), str(r.get("text") or ""))
-            for recs in sample_by_stage(records, n, seed).values() for r in recs]
-
-
 __all__ = ["LoadError", "LoadProgress", "LoadResult", "SuiteLoad", "add_quality", "compare_load", "load_plan",
-           "quality_case_ids", "run_load", "run_suite_load", "sample_responses"]
+           "quality_case_ids", "run_load", "run_suite_load"]

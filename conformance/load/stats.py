@@ -11,6 +11,7 @@ counted but is not an error: with ``ignore_eos`` every answer ends that way by d
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -25,8 +26,10 @@ from conformance.checks.latency import (
     slo_attainment,
     summarize,
     tokens_source,
+    tpot_ms,
 )
 from conformance.load.plan import Stage, stage_starts
+from conformance.load.sse import n_out_of
 from conformance.load.vllm_metrics import ServerStageMetrics
 
 
@@ -83,7 +86,12 @@ class StageStats:
 
 def read_records(raw_dir: Path) -> tuple[list[dict[str, Any]], int]:
     """All records of every locust process (ordered by start time) and the number of unreadable lines — a
-    process killed mid-write leaves its last line cut."""
+    process killed mid-write leaves its last line cut.
+
+    The locustfile writes each record raw (times as whole µs, nothing derived: it is the CPU-bound side); the
+    records returned here carry seconds, ms and the derived timings (``ttft_ms``, ``e2el_ms``, ``tpot_ms``,
+    ``itl_ms``, ``n_out`` …, see :func:`expand_record`) — what every consumer reads.
+    """
     records, bad = [], 0
     for path in sorted(raw_dir.glob("records-*.jsonl")):
         with open(path, encoding="utf-8", errors="replace") as fh:
@@ -94,11 +102,48 @@ def read_records(raw_dir: Path) -> tuple[list[dict[str, Any]], int]:
                     bad += 1
                     continue
                 if isinstance(rec, dict) and isinstance(rec.get("stage"), int):
-                    records.append(rec)
+                    records.append(expand_record(rec))
                 else:
                     bad += 1
     records.sort(key=lambda r: (r.get("t_start") or 0.0, r.get("seq") or 0))
     return records, bad
+
+
+#: A record's keys, in order, as :func:`expand_record` returns it — what every consumer of load records reads.
+RECORD_KEYS = ("seq", "case_id", "stage", "worker", "t_start", "t_mono", "t_offset_s", "queue_ms", "elapsed_ms",
+               "status", "fault", "error", "ttfc_ms", "ttft_ms", "e2el_ms", "tpot_ms", "n_out", "tokens_source",
+               "n_token_events", "n_events", "itl_ms", "finish_reason", "usage", "text", "reasoning", "tool_calls")
+#: Raw µs fields (the locustfile's and ``StreamTrace.record``'s) → the record's, and their scale.
+_FROM_US = {"t_start_us": ("t_start", 1e6), "t_mono_us": ("t_mono", 1e6), "t_offset_us": ("t_offset_s", 1e6),
+            "queue_us": ("queue_ms", 1e3), "elapsed_us": ("elapsed_ms", 1e3), "ttfc_us": ("ttfc_ms", 1e3)}
+
+
+def expand_record(raw: dict[str, Any]) -> dict[str, Any]:
+    """A raw record as the locustfile writes it → the record every consumer reads (keys :data:`RECORD_KEYS`).
+
+    Why the split: the load process is CPU-bound against a fast endpoint, so it writes times as whole µs
+    (``*_us``; ``tok_us`` the token-bearing events) and derives nothing. Here they become seconds and ms, and
+    ``ttft_ms`` (first token-bearing event), ``e2el_ms`` (last), ``tpot_ms``, ``itl_ms``, ``n_out`` /
+    ``tokens_source`` and ``n_token_events``. A record without ``tok_us`` (written before this layout) is
+    returned as it is.
+    """
+    tok = raw.get("tok_us")
+    if not isinstance(tok, list):
+        return raw
+    out = dict.fromkeys(RECORD_KEYS)
+    for key, value in raw.items():
+        if key in _FROM_US:
+            name, scale = _FROM_US[key]
+            out[name] = value / scale if isinstance(value, int) else None
+        elif key != "tok_us":
+            out[key] = value
+    ttft, e2el = (tok[0] / 1000, tok[-1] / 1000) if tok else (None, None)
+    n_out, source = n_out_of(raw.get("usage"), len(tok))
+    tpot = tpot_ms(ttft, e2el, n_out)
+    out.update(ttft_ms=ttft, e2el_ms=e2el, tpot_ms=None if tpot is None else round(tpot, 3), n_out=n_out,
+               tokens_source=source, n_token_events=len(tok),
+               itl_ms=[(b - a) / 1000 for a, b in itertools.pairwise(tok)])
+    return out
 
 
 def record_sample(rec: Mapping[str, Any]) -> Sample:

@@ -11,7 +11,6 @@ import pytest
 
 from conformance.load.compare import compare_load
 from conformance.load.plan import Stage
-from conformance.load.runner import sample_responses
 from conformance.load.stats import LoadResult, all_stage_stats, read_records, stage_stats
 
 STAGES = (Stage(2, 10.0), Stage(4, 10.0))
@@ -63,6 +62,22 @@ def test_reading_records_skips_a_line_cut_by_a_kill(tmp_path: Path) -> None:
     (tmp_path / "records-2.jsonl").write_text(json.dumps(record(2, 1)) + "\n")
     records, bad = read_records(tmp_path)
     assert [r["seq"] for r in records] == [0, 2] and bad == 1
+
+
+def test_reading_records_derives_the_timings_of_raw_traces(tmp_path: Path) -> None:
+    raw = {"seq": 3, "case_id": "c0", "stage": 0, "worker": 7, "t_start_us": 1003_000_000, "t_mono_us": 5_000_000,
+           "t_offset_us": 100_000, "queue_us": 0, "elapsed_us": 4500, "status": 200, "fault": None, "error": None,
+           "ttfc_us": 1000, "tok_us": [2000, 2500, 4000], "n_events": 5, "finish_reason": "stop", "usage": None,
+           "text": "abc", "reasoning": None, "tool_calls": []}
+    (tmp_path / "records-7.jsonl").write_text(json.dumps(raw) + "\n" + json.dumps(record(4, 0)) + "\n")
+    (new, old), bad = read_records(tmp_path)
+    assert bad == 0 and not [k for k in new if k.endswith("_us")]
+    assert (new["t_start"], new["t_offset_s"], new["elapsed_ms"]) == (1003.0, 0.1, 4.5)
+    assert (new["ttfc_ms"], new["ttft_ms"], new["e2el_ms"], new["tpot_ms"], new["itl_ms"]) == (
+        1.0, 2.0, 4.0, 1.0, [0.5, 1.5])
+    assert (new["n_out"], new["tokens_source"], new["n_token_events"], new["text"]) == (3, "chunks", 3, "abc")
+    assert old == record(4, 0)  # a record written before traces were kept raw reads as it was
+    assert stage_stats(0, STAGES[0], [new]).ttft.p50 == 2.0
 
 
 # ------------------------------------------------------------------------------------------------ gates
@@ -118,18 +133,3 @@ def test_a_deadline_cut_is_noted_on_every_gate() -> None:
     gates = compare_load(base, cand, {"max_error_rate": 0.0})
     assert all("cand stopped at its deadline" in g.message for g in gates)
     assert gates[1].verdict == "insufficient"  # nothing measured in stage 2
-
-
-def test_sample_responses_is_seeded_and_skips_failures(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    recs = [record(i, i % 2, text=f"answer {i}") for i in range(20)] + [record(50, 0, fault="timeout")]
-    (raw / "records-7.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    res = LoadResult(label="x", out_dir=tmp_path, stages=(), seed=0, open_loop=False, returncode=0, killed=None,
-                     elapsed_s=1.0, records=len(recs))
-    picked = sample_responses(res, 5, seed=3)
-    assert picked == sample_responses(res, 5, seed=3) != sample_responses(res, 5, seed=4)
-    assert len(picked) == 5 and len(set(picked)) == 5
-    assert all(text == f"answer {text.split()[1]}" and case_id == f"c{int(text.split()[1]) % 3}"
-               for case_id, text in picked)
-    assert len(sample_responses(res, 100)) == 20 and sample_responses(res, 0) == []
