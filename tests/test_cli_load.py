@@ -10,21 +10,8 @@ import pytest
 
 from conformance.cli import main
 from conformance.testing.faultserver import Behaviour, FaultServer
-from tests.plugin.conftest import make_suite_repo
+from tests.plugin.conftest import TERMS_GOLDEN, make_suite_repo, two_endpoints
 
-GOLDEN = """
-set: smoke
-owner: "@team"
-defaults:
-  params: {max_tokens: 6}
-cases:
-  - id: deposit
-    prompt: 起草定金条款。
-    expect: {terms: {required: [定金]}}
-  - id: deposit-penalty
-    prompt: 起草定金罚则。
-    expect: {terms: {required: [定金]}}
-"""
 SUITE = """system: demo
 load:
   max_tokens: 8
@@ -36,9 +23,7 @@ RIGHT, DRIFTED = Behaviour(text="甲方支付定金五万元。"), Behaviour(tex
 
 
 def _repo(root: Path, old: FaultServer, new: FaultServer) -> Path:
-    eps = (f"defaults: {{baseline: old, candidate: new}}\nendpoints:\n"
-           f"  old: {{base_url: '{old.base_url}', model: m}}\n  new: {{base_url: '{new.base_url}', model: m}}\n")
-    make_suite_repo(root, eps, golden=GOLDEN)
+    make_suite_repo(root, two_endpoints(old, new), golden=TERMS_GOLDEN)
     (root / "suites" / "demo" / "suite.yaml").write_text(SUITE)
     return root
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 PYPROJECT = """
 [tool.pytest.ini_options]
@@ -41,6 +42,30 @@ cases:
   - id: gamma
     prompt: Count to three.
 """
+
+#: Two cases whose answers must keep the term 定金 (scripted endpoints switch it for 订金 to show drift).
+TERMS_GOLDEN = """
+set: smoke
+owner: "@team"
+defaults:
+  params: {max_tokens: 6}
+cases:
+  - id: deposit
+    prompt: 起草定金条款。
+    expect: {terms: {required: [定金]}}
+  - id: deposit-penalty
+    prompt: 起草定金罚则。
+    expect: {terms: {required: [定金]}}
+"""
+
+
+def two_endpoints(old: Any, new: Any, **opts: str) -> str:
+    """endpoints.yaml text: ``old`` (default baseline) and ``new`` (default candidate) serving model ``m`` at the
+    given FaultServers' URLs, each with ``opts`` (e.g. ``max_retries="0"``)."""
+    extra = "".join(f", {k}: {v}" for k, v in opts.items())
+    return (f"defaults: {{baseline: old, candidate: new}}\nendpoints:\n"
+            f"  old: {{base_url: '{old.base_url}', model: m{extra}}}\n"
+            f"  new: {{base_url: '{new.base_url}', model: m{extra}}}\n")
 
 
 def make_suite_repo(root: Path, endpoints_yaml: str, system: str = "demo", golden: str = GOLDEN) -> Path:

@@ -12,14 +12,11 @@ import pytest
 
 from conformance.cli import main as cli
 from conformance.testing.faultserver import Behaviour, FaultServer
-from tests.plugin.conftest import make_suite_repo
+from tests.plugin.conftest import make_suite_repo, two_endpoints
 
 
 def endpoints(old: FaultServer, new: FaultServer, **extra: str) -> str:
-    opts = ", ".join(f"{k}: {v}" for k, v in {"max_retries": "1", "backoff_s": "0.01", **extra}.items())
-    return (f"defaults: {{baseline: old, candidate: new}}\nendpoints:\n"
-            f"  old: {{base_url: '{old.base_url}', model: m, {opts}}}\n"
-            f"  new: {{base_url: '{new.base_url}', model: m, {opts}}}\n")
+    return two_endpoints(old, new, **{"max_retries": "1", "backoff_s": "0.01", **extra})
 
 
 def test_retired_baseline_falls_back_to_recordings(pytester: pytest.Pytester) -> None:

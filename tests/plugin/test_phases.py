@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conformance.testing.faultserver import Behaviour, FaultServer
-from tests.plugin.conftest import make_suite_repo
+from tests.plugin.conftest import TERMS_GOLDEN, make_suite_repo, two_endpoints
 
 SUITE_TEST_EXTRA = '''
 
@@ -38,9 +38,7 @@ load:
 
 
 def _repo(pytester: pytest.Pytester, old: FaultServer, new: FaultServer, **golden: str) -> None:
-    eps = (f"defaults: {{baseline: old, candidate: new}}\nendpoints:\n"
-           f"  old: {{base_url: '{old.base_url}', model: m}}\n  new: {{base_url: '{new.base_url}', model: m}}\n")
-    root = make_suite_repo(pytester.path, eps, **golden)
+    root = make_suite_repo(pytester.path, two_endpoints(old, new), **golden)
     (root / "suites" / "demo" / "suite.yaml").write_text(SUITE_YAML)
     test = root / "suites" / "demo" / "test_demo.py"
     test.write_text(test.read_text() + SUITE_TEST_EXTRA)
@@ -84,21 +82,6 @@ def test_load_stages_write_locust_reports_and_our_table(pytester: pytest.Pyteste
     assert {(q["role"], q["stage"]) for q in quality["stages"]} == {
         (r, s) for r in ("baseline", "candidate") for s in ("stage1", "stage2")}
     assert list(out.glob("candidate/*.html")) and list(out.glob("baseline/*stats.csv"))
-
-
-TERMS_GOLDEN = """
-set: smoke
-owner: "@team"
-defaults:
-  params: {max_tokens: 6}
-cases:
-  - id: deposit
-    prompt: 起草定金条款。
-    expect: {terms: {required: [定金]}}
-  - id: deposit-penalty
-    prompt: 起草定金罚则。
-    expect: {terms: {required: [定金]}}
-"""
 
 
 @pytest.mark.parametrize("drifts", [True, False], ids=["drifts-under-load", "same-under-load"])

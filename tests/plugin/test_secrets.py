@@ -6,7 +6,7 @@ import pytest
 
 from conformance.cli import main as cli
 from conformance.testing.faultserver import Behaviour, FaultServer
-from tests.plugin.conftest import make_suite_repo
+from tests.plugin.conftest import make_suite_repo, two_endpoints
 
 KEY = "sk-live-PLANTED-7f3a9c2e11d04b6a"
 
@@ -20,10 +20,7 @@ def test_planted_key_is_redacted_everywhere(pytester: pytest.Pytester, monkeypat
         return Behaviour(text=f"debug: Authorization: Bearer {KEY}")  # a model/gateway echoing it in the answer
 
     with FaultServer(leaky, models=["m"]) as old, FaultServer(leaky, models=["m"]) as new:
-        eps = (f"defaults: {{baseline: old, candidate: new}}\nendpoints:\n"
-               f"  old: {{base_url: '{old.base_url}', model: m, api_key_env: PLANTED_KEY, max_retries: 0}}\n"
-               f"  new: {{base_url: '{new.base_url}', model: m, api_key_env: PLANTED_KEY, max_retries: 0}}\n")
-        root = make_suite_repo(pytester.path, eps)
+        root = make_suite_repo(pytester.path, two_endpoints(old, new, api_key_env="PLANTED_KEY", max_retries="0"))
         cli(["--root", str(root), "record", "--system", "demo", "--endpoint", "old", "--quiet"])
         result = pytester.runpytest_subprocess("suites/demo", "--junitxml=reports/junit.xml", "-rA")
         assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in new.requests)  # it was really used
