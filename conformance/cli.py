@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from conformance.errors import ConformanceError
 
 if TYPE_CHECKING:
-    from conformance.endpoints.base import Endpoint
+    from conformance.endpoints.base import Endpoint, Response
     from conformance.endpoints.config import EndpointsFile
     from conformance.load.runner import SuiteLoad
     from conformance.settings import Settings
@@ -116,7 +116,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     run = run_suite_load(suite, base, cand, out, progress=progress if not args.quiet else None,
                          locust_args=args.locust_args)
     run = _quality_at_rest(run, suite, settings, endpoints, out)
-    (out / "stages.txt").write_text("\n".join(run.lines()) + "\n", encoding="utf-8")
+    run.write_tables(out)
     for line in run.lines():
         print(line)
     print(f"load results: {out}")
@@ -125,40 +125,34 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def _quality_at_rest(run: SuiteLoad, suite: Suite, settings: Settings, endpoints: EndpointsFile,
                      out: Path) -> SuiteLoad:
-    """Quality under load needs each sampled case's at-rest answers: ask them now (only those cases, both
-    endpoints, through a run cache in ``out/at-rest``; a recorded baseline answers from its recordings)."""
-    import json
-
+    """Quality under load needs the sampled cases' at-rest answers: ask them after the stages (only those cases,
+    both endpoints, through a run cache in ``out/at-rest``; a recorded baseline answers from its recordings)."""
     from conformance.endpoints.openai import OpenAIEndpoint
     from conformance.endpoints.recorded import RecordedEndpoint
     from conformance.evaluate import SuiteData
-    from conformance.load.runner import add_quality, quality_case_ids
+    from conformance.load.runner import add_quality
     from conformance.redact import Redactor
     from conformance.replay import replay_sync
     from conformance.runstore import RunStore
 
-    data = SuiteData(suite)
-    wanted = quality_case_ids(run, data)
-    if not wanted:
-        return run
-    redactor = Redactor(endpoints.secrets())
-    if settings.baseline_recorded:
-        source = settings.recorded_source(endpoints)
-        base_ep: Endpoint = RecordedEndpoint(suite.recordings_path(source), f"recorded:{source}")
-    else:
-        base_ep = OpenAIEndpoint(endpoints.get(settings.baseline), redactor)
-    cand_ep = OpenAIEndpoint(endpoints.get(settings.candidate), redactor)
-    cases = [c for c in suite.cases if c.id in wanted]
-    store = RunStore(out / "at-rest", redactor=redactor)
-    try:
-        got = replay_sync([base_ep, cand_ep], cases, store)
-    finally:
-        store.close()
-    rest = {role: {c.id: got[(ep.name, c.id, 0)] for c in cases} for role, ep in
-            (("baseline", base_ep), ("candidate", cand_ep))}
-    run = add_quality(run, data, rest)
-    (out / "quality.json").write_text(json.dumps(run.quality_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
-    return run
+    def ask(wanted: set[str]) -> dict[str, dict[str, Response]]:
+        redactor = Redactor(endpoints.secrets())
+        if settings.baseline_recorded:
+            source = settings.recorded_source(endpoints)
+            base_ep: Endpoint = RecordedEndpoint(suite.recordings_path(source), f"recorded:{source}")
+        else:
+            base_ep = OpenAIEndpoint(endpoints.get(settings.baseline), redactor)
+        cand_ep = OpenAIEndpoint(endpoints.get(settings.candidate), redactor)
+        cases = [c for c in suite.cases if c.id in wanted]
+        store = RunStore(out / "at-rest", redactor=redactor)
+        try:
+            got = replay_sync([base_ep, cand_ep], cases, store)
+        finally:
+            store.close()
+        return {role: {c.id: got[(ep.name, c.id, 0)] for c in cases}
+                for role, ep in (("baseline", base_ep), ("candidate", cand_ep))}
+
+    return add_quality(run, SuiteData(suite), ask)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -6,7 +6,6 @@ folder (one holding ``suite.yaml``), so installing the harness never changes an 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,8 +276,7 @@ def load_run(request: pytest.FixtureRequest, suite: Suite) -> Any:
     candidate = endpoints.get(plan.candidate)
     run = run_suite_load(suite, live_config(plan, endpoints, "baseline"), candidate, out, progress=progress)
     run = add_quality(run, request.getfixturevalue("suite_data"), rest)
-    (out / "stages.txt").write_text("\n".join(run.lines()) + "\n", encoding="utf-8")
-    (out / "quality.json").write_text(json.dumps(run.quality_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    run.write_tables(out)
     return run
 
 

@@ -173,25 +173,27 @@ def sample_by_stage(records: Sequence[Mapping[str, Any]], n: int, seed: int = 0)
     Records are put in a stable order first (worker, sequence number), so the same raw files give the same sample
     whatever order the processes wrote them in; each stage draws with its own stream derived from ``seed``.
     """
+    return _draw(_answered_by_stage(records), n, seed)
+
+
+def _answered_by_stage(records: Sequence[Mapping[str, Any]]) -> dict[int, list[Mapping[str, Any]]]:
+    """The answered records of each stage, in (worker, sequence number) order."""
     by_stage: dict[int, list[Mapping[str, Any]]] = {}
     for rec in records:
         if rec.get("fault") is None and isinstance(rec.get("stage"), int):
             by_stage.setdefault(int(rec["stage"]), []).append(rec)
+    for recs in by_stage.values():
+        recs.sort(key=lambda r: (str(r.get("worker")), int(r.get("seq") or 0)))
+    return by_stage
+
+
+def _draw(by_stage: Mapping[int, Sequence[Mapping[str, Any]]], n: int, seed: int) -> dict[int, list[Mapping[str, Any]]]:
     out: dict[int, list[Mapping[str, Any]]] = {}
     for stage, recs in sorted(by_stage.items()):
-        recs.sort(key=lambda r: (str(r.get("worker")), int(r.get("seq") or 0)))
         k = min(max(n, 0), len(recs))
         pick = np.random.default_rng([seed, stage]).choice(len(recs), size=k, replace=False)
         out[stage] = [recs[int(i)] for i in sorted(pick)]
     return out
-
-
-def answered_by_stage(records: Sequence[Mapping[str, Any]]) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for rec in records:
-        if rec.get("fault") is None and isinstance(rec.get("stage"), int):
-            counts[int(rec["stage"])] = counts.get(int(rec["stage"]), 0) + 1
-    return counts
 
 
 def record_response(rec: Mapping[str, Any], case: Case, label: str) -> Response:
@@ -272,9 +274,9 @@ def assess_run(data: SuiteData, role: str, label: str, records: Sequence[Mapping
                rest: Mapping[str, Mapping[str, Response]], cfg: QualityConfig, *, load_max_tokens: int | None = None,
                ignore_eos: bool = False, checks: Mapping[str, Check] = CASE_CHECKS) -> list[StageQuality]:
     """Every stage of one endpoint's load run (stages with no answer included, so none goes missing)."""
-    picked = sample_by_stage(records, cfg.sample, cfg.seed)
-    counts = answered_by_stage(records)
-    return [assess_stage(data, role, label, i, counts.get(i, 0), picked.get(i, []), rest,
+    answered = _answered_by_stage(records)
+    picked = _draw(answered, cfg.sample, cfg.seed)
+    return [assess_stage(data, role, label, i, len(answered.get(i, ())), picked.get(i, []), rest,
                          load_max_tokens=load_max_tokens, ignore_eos=ignore_eos, checks=checks)
             for i in range(n_stages)]
 

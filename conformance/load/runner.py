@@ -269,8 +269,11 @@ class SuiteLoad:
                     out.append(f"    {quality[i].line()}")
         return out + [g.line() for g in self.gates]
 
-    def quality_dict(self) -> dict[str, Any]:
-        return {"stages": [q.to_dict() for q in self.quality]}
+    def write_tables(self, out_dir: Path) -> None:
+        """``stages.txt`` (:meth:`lines`) and ``quality.json`` (every sampled verdict) into ``out_dir``."""
+        (out_dir / "stages.txt").write_text("\n".join(self.lines()) + "\n", encoding="utf-8")
+        quality = {"stages": [q.to_dict() for q in self.quality]}
+        (out_dir / "quality.json").write_text(json.dumps(quality, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def run_suite_load(suite: Suite, baseline: EndpointConfig | None, candidate: EndpointConfig, out_dir: Path, *,
@@ -302,41 +305,34 @@ def run_suite_load(suite: Suite, baseline: EndpointConfig | None, candidate: End
     return SuiteLoad(base, cand, compare_load(base, cand, gates_cfg, suite=suite.system, slo=slo))
 
 
-def quality_case_ids(run: SuiteLoad, data: SuiteData) -> set[str]:
-    """The cases :func:`add_quality` will sample (same seed, same draw): what a caller without the replay's
-    answers — ``conformance load`` — must ask at rest first."""
-    cfg = QualityConfig.from_dict(dict(data.config.get("load") or {}).get("quality"))
-    ids: set[str] = set()
-    for result in (run.baseline, run.candidate):
-        if result is not None and cfg.sample:
-            records, _ = read_records(result.raw_dir)
-            ids |= {str(r["case_id"]) for recs in sample_by_stage(records, cfg.sample, cfg.seed).values()
-                    for r in recs}
-    return ids
-
-
-def add_quality(run: SuiteLoad, data: SuiteData, rest: Mapping[str, Mapping[str, Response]]) -> SuiteLoad:
+def add_quality(run: SuiteLoad, data: SuiteData,
+                rest: Mapping[str, Mapping[str, Response]] | Callable[[set[str]], Mapping[str, Mapping[str, Response]]],
+                ) -> SuiteLoad:
     """Quality under load (:mod:`conformance.load.quality`): sample each stage's answers of both runs, check them
-    against the replay's at-rest answers ``rest`` (``{"baseline": {case_id: Response}, "candidate": {…}}``) and
-    add the per-stage results and the ``quality_drop`` gates (when ``load.quality.max_drop`` is set)."""
+    against the replay's at-rest answers and add the per-stage results and the ``quality_drop`` gates (when
+    ``load.quality.max_drop`` is set).
+
+    ``rest`` is ``{"baseline": {case_id: Response}, "candidate": {…}}`` — or, for a caller that has no replay
+    (``conformance load``), a function that is given the sampled case ids and asks them at rest."""
     cfg_all = dict(data.config.get("load") or {})
     cfg = QualityConfig.from_dict(cfg_all.get("quality"))
     if cfg.sample == 0:
         return run
+    runs = [(role, r) for role, r in (("baseline", run.baseline), ("candidate", run.candidate)) if r is not None]
+    records = {role: read_records(r.raw_dir)[0] for role, r in runs}
+    if callable(rest):
+        wanted = {str(rec["case_id"]) for recs in records.values()
+                  for sampled in sample_by_stage(recs, cfg.sample, cfg.seed).values() for rec in sampled}
+        rest = rest(wanted) if wanted else {}
     max_tokens = cfg_all.get("max_tokens")
     opts: dict[str, Any] = {"load_max_tokens": max_tokens, "ignore_eos": bool(cfg_all.get("ignore_eos", False))}
-    quality: list[StageQuality] = []
-    per_role: dict[str, list[StageQuality]] = {}
-    for role, result in (("baseline", run.baseline), ("candidate", run.candidate)):
-        if result is None:
-            continue
-        records, _ = read_records(result.raw_dir)
-        per_role[role] = assess_run(data, role, result.label, records, len(result.stages), rest, cfg, **opts)
-        quality += per_role[role]
+    per_role = {role: assess_run(data, role, r.label, records[role], len(r.stages), rest, cfg, **opts)
+                for role, r in runs}
     gates = quality_gates(data.suite.system, per_role["candidate"], per_role.get("baseline"), cfg,
                           load_max_tokens=max_tokens)
-    return dataclasses.replace(run, quality=tuple(quality), gates=[*run.gates, *gates])
+    quality = tuple(q for qs in per_role.values() for q in qs)
+    return dataclasses.replace(run, quality=quality, gates=[*run.gates, *gates])
 
 
 __all__ = ["LoadError", "LoadProgress", "LoadResult", "SuiteLoad", "add_quality", "compare_load", "load_plan",
-           "quality_case_ids", "run_load", "run_suite_load"]
+           "run_load", "run_suite_load"]
