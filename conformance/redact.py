@@ -13,6 +13,10 @@ from typing import Any
 MASK = "***REDACTED***"
 # Bearer tokens and sk-style keys that reach us from elsewhere (e.g. echoed by a gateway in an error body).
 _PATTERNS = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}|\bsk-[A-Za-z0-9_-]{12,}")
+#: Every alternative of ``_PATTERNS`` starts with one of these literals (case-sensitive), so text holding none of
+#: them cannot match: a substring test is several times cheaper than the regex pass over a whole line, and the run
+#: cache redacts every answer it stores (docs/PERFORMANCE.md, F3). Change both together (tests/test_redact.py).
+_LITERALS = ("Bearer", "sk-")
 
 
 class Redactor:
@@ -25,6 +29,8 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for s in self.secrets:
             text = text.replace(s, MASK)
+        if not any(lit in text for lit in _LITERALS):
+            return text
         return _PATTERNS.sub(lambda m: (m.group(1) or "") + MASK, text)
 
     def deep(self, obj: Any) -> Any:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import threading
 import time
@@ -27,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from conformance import redact as _redact
 from conformance.endpoints.base import Response
 from conformance.redact import Redactor
 
@@ -82,10 +80,7 @@ class RunStore:
     def put(self, resp: Response) -> None:
         """Keep ``resp`` and append it to its endpoint's file: written and flushed now, fsynced within about
         :data:`FSYNC_INTERVAL_S` (or at :meth:`close`)."""
-        line = resp.to_json()
-        if self._may_hold_secret(line):
-            line = self.redact(line)
-        line += "\n"
+        line = self.redact(resp.to_json()) + "\n"
         with self._lock:
             self._cache[resp.key] = resp
             fh = self._files.get(resp.endpoint)
@@ -96,15 +91,6 @@ class RunStore:
             self._unsynced.add(resp.endpoint)
             if time.monotonic() - self._last_fsync >= FSYNC_INTERVAL_S:
                 self._fsync()
-
-    def _may_hold_secret(self, line: str) -> bool:
-        """False only when redaction provably changes nothing: none of the redactor's exact secrets occurs in
-        ``line``, and neither does a literal every pattern of :mod:`conformance.redact` starts with. A substring
-        test is several times cheaper than the regex pass over the whole line, and almost every answer passes
-        it. A redactor whose patterns this was not proven for (a subclass, changed patterns) always runs."""
-        if type(self.redact) is not Redactor or _redact._PATTERNS is not _PROVEN:
-            return True
-        return "Bearer" in line or "sk-" in line or any(s in line for s in self.redact.secrets)
 
     def _open(self, endpoint: str) -> IO[str]:
         safe = endpoint.replace("/", "_")
@@ -132,17 +118,6 @@ class RunStore:
             for fh in self._files.values():
                 fh.close()
             self._files.clear()
-
-
-# The redaction patterns :meth:`RunStore._may_hold_secret` was proven for: each alternative starts with a literal
-# ("Bearer", "sk-", case-sensitive), so text holding neither cannot match. Should conformance.redact change them,
-# ``_PROVEN`` is None and every line goes through the redactor again; tests/test_runstore.py flags the change.
-_PROVEN_PATTERNS = r"(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}|\bsk-[A-Za-z0-9_-]{12,}"
-_PROVEN: re.Pattern[str] | None = (
-    _redact._PATTERNS
-    if _redact._PATTERNS.pattern == _PROVEN_PATTERNS and not _redact._PATTERNS.flags & re.IGNORECASE
-    else None
-)
 
 
 def _ends_with_newline(path: Path) -> bool:

@@ -98,3 +98,27 @@ def test_deep_redacts_every_string_and_keeps_the_shape(obj: Any, secret: str) ->
     assert set(out) == set(wrapped)
     plain = Redactor().deep(obj)
     assert plain == Redactor().deep(plain)  # idempotent on structures too
+
+
+def test_every_pattern_starts_with_a_literal_the_shortcut_looks_for() -> None:
+    """Redactor skips the regex when none of ``_LITERALS`` occurs; that is only sound while every alternative of
+    ``_PATTERNS`` begins with one of them (case-sensitively). Change the patterns: re-prove, then update this."""
+    import re
+
+    from conformance.redact import _LITERALS, _PATTERNS
+
+    assert not _PATTERNS.flags & re.IGNORECASE
+    alternatives = _PATTERNS.pattern.split("|")
+    assert [a.removeprefix("(").removeprefix("\\b") for a in alternatives] == [
+        "Bearer\\s+)[A-Za-z0-9._~+/=-]{8,}", "sk-[A-Za-z0-9_-]{12,}"]
+    assert _LITERALS == ("Bearer", "sk-")
+
+
+@given(st.lists(st.sampled_from([*"ab 定金\"\\\n\t", "Bearer ", "bearer ", "sk-", "SK-", "hunter2-secret",
+                                 "x" * 12]), max_size=12).map("".join))
+def test_the_literal_shortcut_changes_nothing(text: str) -> None:
+    """Same output as the full pass (exact secrets, then the regex over everything)."""
+    from conformance.redact import _PATTERNS
+
+    full = _PATTERNS.sub(lambda m: (m.group(1) or "") + MASK, text.replace("hunter2-secret", MASK))
+    assert Redactor(["hunter2-secret"])(text) == full

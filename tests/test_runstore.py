@@ -233,8 +233,7 @@ def test_stored_line_is_the_redacted_json_of_to_dict(tmp_path_factory: pytest.Te
                                                       n_attempts: int, tool_args: list[str],
                                                       ttft: float | None) -> None:
     """Readers see exactly what ``redactor(json.dumps(resp.to_dict(), ensure_ascii=False))`` wrote before the
-    shallow serialisation and the skipped regex pass — including when a secret or a token-looking string is in
-    any field."""
+    shallow serialisation — including when a secret or a token-looking string is in any field."""
     resp = Response(endpoint="ep", system="s", case_id="c", fingerprint="f", prompt_fingerprint="p", text=text,
                     error=error, usage=usage, ttft_ms=ttft, params={"temperature": 0, "top_k": [1, (2, 3)]},
                     tool_calls=[{"id": None, "type": "function", "function": {"name": "f", "arguments": a}}
@@ -248,10 +247,3 @@ def test_stored_line_is_the_redacted_json_of_to_dict(tmp_path_factory: pytest.Te
     store.close()
     written = (run / "responses" / "ep.main.jsonl").read_text("utf-8")  # not splitlines(): U+2028 is no newline
     assert written == redactor(json.dumps(resp.to_dict(), ensure_ascii=False)) + "\n"
-
-
-def test_the_redaction_shortcut_was_proven_for_the_current_patterns() -> None:
-    """RunStore skips the regex when a line holds neither "Bearer" nor "sk-". If conformance.redact's patterns
-    change, the shortcut switches itself off (every line is redacted again, slower): re-prove it for the new
-    patterns and update ``runstore._PROVEN_PATTERNS``."""
-    assert runstore._PROVEN is not None
