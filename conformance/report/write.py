@@ -48,27 +48,24 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def _write(run_dir: Path, previous: Path | None) -> tuple[Path, dict[str, Any], Outcome]:
     """The report files; returns the HTML path, the summary and the outcome, so that :func:`finish_run` does not
-    read ``results.jsonl`` a second time to classify the run."""
-    with gc_paused():  # millions of decoded containers, no cycles among them (see conformance.report.gcpause)
-        return _write_files(run_dir, previous)
-
-
-def _write_files(run_dir: Path, previous: Path | None) -> tuple[Path, dict[str, Any], Outcome]:
-    summary = read_summary(run_dir)
-    rows = read_rows(run_dir / "results.jsonl")
-    moves = prev_id = None
-    if previous is not None:
-        prev = read_summary(previous)
-        moves, prev_id = compare_runs(summary, prev), str(prev.get("run_id") or previous)
-    frame = results_frame(rows)
-    write_parquet(frame, run_dir / "results.parquet")
-    write_csv(frame, run_dir / "results.csv")
-    del frame
-    outcome = classify_exit(summary, rows)
-    answers = read_responses(run_dir / "responses")
-    out = run_dir / "report.html"
-    _atomic_write(out, render_html(summary, rows, answers, moves=moves, previous_run=prev_id, outcome=outcome))
-    return out, summary, outcome
+    read ``results.jsonl`` a second time to classify the run. The collector is paused meanwhile: millions of
+    decoded containers, no cycles among them (see conformance.report.gcpause)."""
+    with gc_paused():
+        summary = read_summary(run_dir)
+        rows = read_rows(run_dir / "results.jsonl")
+        moves = prev_id = None
+        if previous is not None:
+            prev = read_summary(previous)
+            moves, prev_id = compare_runs(summary, prev), str(prev.get("run_id") or previous)
+        frame = results_frame(rows)
+        write_parquet(frame, run_dir / "results.parquet")
+        write_csv(frame, run_dir / "results.csv")
+        del frame
+        outcome = classify_exit(summary, rows)
+        answers = read_responses(run_dir / "responses")
+        out = run_dir / "report.html"
+        _atomic_write(out, render_html(summary, rows, answers, moves=moves, previous_run=prev_id, outcome=outcome))
+        return out, summary, outcome
 
 
 def write_report(run_dir: Path, previous: Path | None = None) -> Path:
