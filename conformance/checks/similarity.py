@@ -15,6 +15,16 @@ Both are computed on :func:`normalize_text` output, so full-/half-width variants
 whitespace runs never count as drift; punctuation only stops counting when the suite says so, because for
 ASR post-processing punctuation *is* the product.
 
+What ``punctuation=False`` (the default; ``punctuation: false`` in a text config) means exactly: a missing,
+added or *different* mark is an edit (、 for ，, ； for 。, 「」 for “”), but the *same* mark in another width or
+typographic form is not (，/,  。/.  “”/""  ：/:) — width is not content; the list is
+:data:`conformance.checks.normalize.SAME_MARK` plus NFKC. With ``punctuation=True`` every mark is folded away.
+
+A text with no words (only punctuation, or nothing) has no tokens, and a token set of nothing would make any
+two of them identical. Such a pair is therefore scored on its characters: two punctuation-only texts score 1.0
+only when they are equal once normalised, and the empty text scores 0.0 against any text that is not empty
+once normalised.
+
 A similarity means nothing without its **noise floor**: the same measure between the baseline and a repeat
 of the baseline (:func:`noise_floor`). 0.91 is alarming when the baseline repeats itself at 1.00, and normal
 when it repeats itself at 0.90.
@@ -29,7 +39,7 @@ from typing import Any, Literal
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from conformance.checks.normalize import cjk_share, collapse_ws, fold, fold_width, strip_punct
+from conformance.checks.normalize import cjk_share, collapse_ws, fixpoint, fold, fold_width, strip_punct
 
 Metric = Literal["char", "token_set"]
 _WS = re.compile(r"\s+")
@@ -41,17 +51,11 @@ def normalize_text(text: str, *, punctuation: bool = False, casefold: bool = Tru
     between two words of a spaced script (a space next to a CJK character or punctuation is layout), or with
     punctuation *and all whitespace* removed (``punctuation=True``, the :func:`~normalize.fold` key).
 
-    Idempotent, so normalising an already normalised text (a stored reference) changes nothing.
+    The same mark in another width or typographic form is the same character here (，→ ,  。→ .  “ → "), see
+    :mod:`conformance.checks.normalize`. Idempotent, so normalising an already normalised text (a stored
+    reference) changes nothing.
     """
-    out = text
-    # NFKC and casefold can each produce what the other would still change; repeating until nothing moves
-    # (two rounds in practice) is what makes the function idempotent.
-    for _ in range(4):
-        step = _normalize_once(out, punctuation, casefold)
-        if step == out:
-            break
-        out = step
-    return out
+    return fixpoint(lambda t: _normalize_once(t, punctuation, casefold), text)
 
 
 def _normalize_once(text: str, punctuation: bool, casefold: bool) -> str:
@@ -101,12 +105,17 @@ def char_similarity(a: str, b: str) -> float:
     return float(Levenshtein.normalized_similarity(a, b))
 
 
-def token_set_similarity(a: str, b: str, *, casefold: bool = True) -> float:
+def token_set_similarity(a: str, b: str, *, casefold: bool = True, punctuation: bool = False) -> float:
     """rapidfuzz ``token_set_ratio`` over :func:`tokens`, scaled to [0, 1].
 
-    Identical texts (the empty text included, which rapidfuzz scores 0) are 1.0 by definition.
+    When neither text has a token (punctuation only, or empty) there is no token set to compare, and calling
+    them identical would score "。" against "？" or "" as 1.0: the pair is scored on its normalised characters
+    instead (``punctuation`` as in :func:`normalize_text`), so it is 1.0 exactly when they normalise equal.
     """
     ta, tb = " ".join(tokens(a, casefold=casefold)), " ".join(tokens(b, casefold=casefold))
+    if not ta and not tb:
+        return char_similarity(normalize_text(a, punctuation=punctuation, casefold=casefold),
+                               normalize_text(b, punctuation=punctuation, casefold=casefold))
     if ta == tb:
         return 1.0
     return fuzz.token_set_ratio(ta, tb, processor=None) / 100.0
@@ -133,9 +142,8 @@ def compare_texts(reference: str, hypothesis: str, *, punctuation: bool = False,
     """Normalise both texts, then measure: the one entry point :mod:`conformance.checks.text` uses."""
     ra = normalize_text(reference, punctuation=punctuation, casefold=casefold)
     hb = normalize_text(hypothesis, punctuation=punctuation, casefold=casefold)
-    return Similarity(char=char_similarity(ra, hb), token_set=token_set_similarity(reference, hypothesis,
-                                                                                   casefold=casefold),
-                      cer=cer(ra, hb))
+    token_set = token_set_similarity(reference, hypothesis, casefold=casefold, punctuation=punctuation)
+    return Similarity(char=char_similarity(ra, hb), token_set=token_set, cer=cer(ra, hb))
 
 
 def noise_floor(baseline: str, baseline_repeat: str | None, *, punctuation: bool = False,

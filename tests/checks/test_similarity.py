@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conformance.checks.normalize import SAME_MARK
 from conformance.checks.similarity import (
     cer,
     char_similarity,
@@ -12,6 +14,7 @@ from conformance.checks.similarity import (
     token_set_similarity,
     tokens,
 )
+from tests.support.text import text_and_twin
 
 # Prose-like text: Latin, CJK, digits, ASCII and full-width punctuation, odd whitespace.
 _PROSE_CHARS = "abcXYZ 019" "定金条款风险提示" "，。！？、（）" ",.!?()" "\t\n\u3000" "ＡＢ１２ß"
@@ -114,3 +117,64 @@ def test_noise_floor_needs_a_repeat() -> None:
     floor = noise_floor("买方应支付定金。", "买方应当支付定金。")
     assert floor is not None and 0.0 < floor.char < 1.0
     assert floor.get("char") == floor.char and floor.get("token_set") == floor.token_set
+
+
+# --- punctuation: the same mark in another form vs a different mark (issue #14 §3) ---------------------------
+
+@pytest.mark.parametrize(("a", "b"), [("你好，世界。", "你好,世界."), ("他说：“好。”", '他说:"好."'),
+                                      ("I can’t", "I can't")])
+def test_cjk_full_stop_and_curly_quotes_are_the_same_marks(a: str, b: str) -> None:
+    sim = compare_texts(a, b)
+    assert sim.cer == 0.0 and sim.char == 1.0 and sim.token_set == 1.0
+
+
+def test_a_different_mark_is_an_edit_when_punctuation_counts() -> None:
+    assert compare_texts("甲、乙", "甲,乙").cer > 0.0  # the enumeration comma is not a comma
+    assert compare_texts("甲、乙", "甲,乙", punctuation=True).cer == 0.0
+
+
+def test_same_mark_table_is_what_normalisation_folds() -> None:
+    for key, value in SAME_MARK.items():
+        assert normalize_text(f"甲{key}乙") == normalize_text(f"甲{value}乙")
+
+
+@given(text_and_twin(), st.booleans())
+def test_a_text_and_its_punctuation_twin_compare_as_identical(pair: tuple[str, str], punctuation: bool) -> None:
+    text, twin = pair
+    sim = compare_texts(text, twin, punctuation=punctuation)
+    assert sim.char == 1.0 and sim.token_set == 1.0 and sim.cer == 0.0
+
+
+def test_punctuation_only_texts_are_not_identical_to_each_other_or_to_nothing() -> None:
+    assert compare_texts("。", "！").token_set < 1.0
+    assert compare_texts("。", "").token_set == 0.0 and compare_texts("", "？！").token_set == 0.0
+    assert compare_texts("。", "．").token_set == 1.0  # the same mark
+    # … unless punctuation is folded away: then both are the empty text
+    assert compare_texts("。", "！", punctuation=True).token_set == 1.0
+
+
+punct_only = st.text(alphabet=st.sampled_from(list("，。！？、（）「」“”,.!?()\"' \u3000——…")), max_size=8)
+
+
+@given(punct_only, punct_only, st.booleans())
+def test_punctuation_only_texts_score_one_only_when_equal_after_folding(a: str, b: str, punctuation: bool) -> None:
+    sim = compare_texts(a, b, punctuation=punctuation)
+    equal = normalize_text(a, punctuation=punctuation) == normalize_text(b, punctuation=punctuation)
+    for value in (sim.char, sim.token_set):
+        assert (value == 1.0) == equal, (value, sim)
+
+
+@given(prose | punct_only, st.booleans())
+def test_empty_against_non_empty_is_zero(text: str, punctuation: bool) -> None:
+    if normalize_text(text, punctuation=punctuation):
+        for a, b in (("", text), (text, "")):
+            sim = compare_texts(a, b, punctuation=punctuation)
+            assert sim.char == 0.0 and sim.token_set == 0.0 and sim.cer == 1.0
+
+
+@given(prose | punct_only, prose | punct_only, st.booleans())
+def test_similarities_are_symmetric_and_bounded_with_either_punctuation_setting(a: str, b: str,
+                                                                                punctuation: bool) -> None:
+    ab, ba = compare_texts(a, b, punctuation=punctuation), compare_texts(b, a, punctuation=punctuation)
+    assert ab.char == ba.char and ab.token_set == ba.token_set
+    assert 0.0 <= ab.char <= 1.0 and 0.0 <= ab.token_set <= 1.0
