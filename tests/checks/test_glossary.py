@@ -29,10 +29,22 @@ def test_the_shipped_glossary_is_valid_and_covers_the_required_pairs() -> None:
     pairs = [("定金", "订金"), ("应当", "可以"), ("连带责任", "按份责任"), ("连带责任", "补充责任"),
              ("抵押", "质押"), ("撤销", "撤回"), ("无效", "可撤销"), ("法定代表人", "法人代表"),
              ("以上", "超过"), ("仲裁", "诉讼"),
-             ("shall", "may"), ("indemnify", "reimburse"), ("terminate", "suspend")]
+             ("shall", "may"), ("indemnify", "reimburse"), ("terminate", "suspend"),
+             ("jointly and severally", "severally"), ("void", "voidable"), ("terminate", "rescind"),
+             ("liquidated damages", "penalty"), ("warranty", "guarantee"), ("best efforts", "reasonable efforts"),
+             ("arbitration", "mediation"), ("gross negligence", "negligence")]
     for term, other in pairs:
         assert other in G.lookalikes_of(term) and term in G.lookalikes_of(other), (term, other)
         assert G.lookalikes_of(term)[other]  # every relation carries its note
+    # an indemnity and a promise to hold harmless are read as one obligation: not look-alikes
+    assert G.group("hold harmless") is None
+
+
+def test_new_pairs_carry_their_own_note_both_ways() -> None:
+    # terminate's note is about suspension; the rescission entry's note must explain terminate/rescind
+    assert "Rescission" in G.lookalikes_of("terminate")["rescind"]
+    assert "Rescission" in G.lookalikes_of("rescind")["terminate"]
+    assert "mediator" in G.lookalikes_of("arbitration")["mediation"]
 
 
 def _glossary(**entry: Any) -> dict[str, Any]:
