@@ -17,9 +17,19 @@ check (:mod:`conformance.checks.terms`) tell a consuming team *why* a candidate'
 
 Counting is glossary-aware: all surfaces (terms, variants, look-alikes) are matched leftmost-longest on
 folded text (NFKC width folding, case folding, whitespace runs collapsed), so 撤销 inside 可撤销 is not
-撤销, and Latin surfaces match whole words only ("may" is not in "mayor"). Offsets always refer to the
-original text. :func:`validate_glossary` is pure (it takes the parsed YAML) so ``conformance lint`` can
-report problems with their file and line.
+撤销, and Latin surfaces match whole words only ("may" is not in "mayor") but inside compounds ("jointly and
+severally liable"; "best-efforts" is "best efforts"). Offsets always refer to the original text.
+:func:`validate_glossary` is pure (it takes the parsed YAML) so ``conformance lint`` can report problems with
+their file and line.
+
+**Look-alikes inside longer terms.** Leftmost-longest makes 连带责任保证 *one* occurrence of that glossary term,
+never also one of the 连带责任 inside it (no double counting; a longer form the glossary does not list, such as
+连带责任人, leaves the inner 连带责任 to be found). The price is that a swap *inside* the longer term
+(连带责任保证 → 按份责任保证) is not a swap of two glossary surfaces. :meth:`Glossary.compounds_of` lists, for
+each glossary surface containing another glossary surface, the same surface with that inner surface replaced by
+each of its look-alikes — the rest of the longer term unchanged — so the drift check can recognise the swap
+(:class:`Compound`). Requiring the rest unchanged is what keeps 诉讼时效 dropped from a text while 仲裁 appears
+elsewhere from counting as 诉讼 → 仲裁.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ __all__ = [
     "CONTEXT",
     "DEFAULT_THRESHOLDS",
     "LATIN_CHARS",
+    "Compound",
     "Glossary",
     "GlossaryEntry",
     "Problem",
@@ -56,6 +67,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {"cjk": 85.0, "latin": 91.0}
 CONTEXT = 10
 #: Characters that make up a Latin word (after case folding).
 LATIN_CHARS = "a-z0-9\u00c0-\u024f"
+_LATIN_HYPHEN = re.compile(rf"(?<=[{LATIN_CHARS}])[-\u2010](?=[{LATIN_CHARS}])")
+_SPACE_OR_HYPHEN = "[ \\-\u2010]"
 _TOP_KEYS = {"version", "description", "near_miss_threshold", "terms"}
 _ENTRY_KEYS = {"term", "lookalikes", "variants", "note", "near_miss"}
 
@@ -87,7 +100,9 @@ def fold_with_offsets(text: str, *, punctuation: bool = False,
 
 
 def fold_term(term: str) -> str:
-    return fold_with_offsets(term)[0].strip()
+    """The lookup key of a surface: folded, and a hyphen between two Latin letters read as a space, so
+    "best-efforts" is the surface "best efforts" (see :func:`surface_pattern`)."""
+    return _LATIN_HYPHEN.sub(" ", fold_with_offsets(term)[0].strip())
 
 
 def is_latin(term: str) -> bool:
@@ -96,11 +111,14 @@ def is_latin(term: str) -> bool:
 
 @lru_cache(maxsize=256)
 def surface_pattern(surfaces: tuple[str, ...]) -> re.Pattern[str]:
-    """Leftmost-longest alternation; Latin surfaces only match as whole words."""
+    """Leftmost-longest alternation; Latin surfaces only match as whole words, and the space between two words
+    of a Latin surface also matches a hyphen (a "best-efforts obligation" is a best efforts obligation)."""
     parts = []
     for s in sorted(surfaces, key=lambda s: (-len(s), s)):
         esc = re.escape(s)
-        parts.append(rf"(?<![{LATIN_CHARS}]){esc}(?![{LATIN_CHARS}])" if is_latin(s) else esc)
+        if is_latin(s):
+            esc = rf"(?<![{LATIN_CHARS}]){esc.replace(re.escape(' '), _SPACE_OR_HYPHEN)}(?![{LATIN_CHARS}])"
+        parts.append(esc)
     return re.compile("|".join(parts) or r"(?!)")
 
 
@@ -121,6 +139,19 @@ class Span:
 def scan(text: str, pattern: re.Pattern[str]) -> list[Span]:
     folded, index = fold_with_offsets(text)
     return [Span(m.group(), index[m.start()], index[m.end() - 1] + 1) for m in pattern.finditer(folded)]
+
+
+@dataclass(frozen=True)
+class Compound:
+    """A glossary surface with one inner glossary surface swapped for a look-alike (all folded):
+    ``surface`` 连带责任保证, ``inner`` 连带责任, ``lookalike`` 按份责任, ``swapped`` 按份责任保证, and the ``note`` of
+    the inner pair."""
+
+    surface: str
+    inner: str
+    lookalike: str
+    swapped: str
+    note: str
 
 
 @dataclass(frozen=True)
@@ -182,6 +213,28 @@ class Glossary:
 
     def surfaces_of(self, group: str) -> tuple[str, ...]:
         return tuple(s for s, g in self._groups.items() if g == group)
+
+    @cached_property
+    def _compounds(self) -> dict[str, tuple[Compound, ...]]:
+        """Group key → the swaps of an inner surface inside each of the group's surfaces (module docstring)."""
+        groups = self._groups
+        found: dict[str, list[Compound]] = {}
+        for outer in sorted(groups):
+            g = groups[outer]
+            for inner in sorted(groups):
+                if len(inner) >= len(outer) or groups[inner] == g:
+                    continue
+                for m in surface_pattern((inner,)).finditer(outer):
+                    for other, note in sorted(self._relations.get(groups[inner], {}).items()):
+                        for la in self.surfaces_of(other) if other != g else ():
+                            swapped = outer[:m.start()] + la + outer[m.end():]
+                            if groups.get(swapped) != g:
+                                found.setdefault(g, []).append(Compound(outer, inner, la, swapped, note))
+        return {g: tuple(cs) for g, cs in found.items()}
+
+    def compounds_of(self, group: str) -> tuple[Compound, ...]:
+        """Look-alike swaps inside the surfaces of ``group`` (连带责任保证 → 按份责任保证); empty for most terms."""
+        return self._compounds.get(group, ())
 
     def near_miss_terms(self) -> list[GlossaryEntry]:
         return [e for e in self.entries if e.near_miss]

@@ -12,11 +12,16 @@ module reports, per case:
     the golden's ``expect.terms`` against the candidate (the message says when the baseline failed too).
 ``replaced``
     a glossary term the baseline used occurs fewer times in the candidate while one of its look-alikes occurs
-    more often — the 定金 → 订金 swap. Look-alike relations are symmetric.
+    more often — the 定金 → 订金 swap. Look-alike relations are symmetric. Each lost and each new occurrence
+    explains one swap at most. A swap *inside* a longer glossary term counts too (连带责任保证 → 按份责任保证, either
+    way round), when the rest of the longer term is unchanged (:class:`~conformance.checks.glossary.Compound`);
+    the drift is counted against the baseline's occurrence, so a term never drifts more often than it occurs.
 ``near_miss``
     a candidate span that is *almost* a glossary term (不可抗拒力 for 不可抗力) and is not in the baseline.
 
-Counting is leftmost-longest over all glossary surfaces, so 撤销 inside 可撤销 is not counted as 撤销. Text is
+Counting is leftmost-longest over all glossary surfaces, so 撤销 inside 可撤销 is not counted as 撤销, and
+连带责任保证 is one occurrence of itself, not also one of 连带责任 (连带责任人, not in the glossary, is one of
+连带责任). Latin surfaces match whole words, inside compounds too ("jointly and severally liable"). Text is
 folded (NFKC width folding, case folding, whitespace runs collapsed) with a map back to the original offsets,
 so every finding carries the offsets and a ±10-character snippet of the *original* text.
 
@@ -150,8 +155,7 @@ def _occurrences(text: str, term: str, glossary: Glossary, spans: Sequence[Span]
     """Occurrences of an expectation term: glossary-aware when the glossary knows it, else plain search."""
     group = glossary.group(term)
     if group is not None:
-        surfaces = set(glossary.surfaces_of(group))
-        return [s for s in spans if s.surface in surfaces]
+        return [s for s in spans if glossary.group(s.surface) == group]
     return scan(text, surface_pattern((fold_term(term),))) if fold_term(term) else []
 
 
@@ -187,18 +191,24 @@ def _expectations(base: str, cand: str, glossary: Glossary, b_spans: Sequence[Sp
 
 def _replacements(base: str, cand: str, glossary: Glossary, b_spans: Sequence[Span],
                   c_spans: Sequence[Span]) -> tuple[list[Finding], Counter[str]]:
-    """Term occurrences lost in the candidate while a look-alike's occurrences grew, paired up count-wise."""
-    b_count = Counter(glossary.group(s.surface) for s in b_spans)
-    c_count = Counter(glossary.group(s.surface) for s in c_spans)
+    """Term occurrences lost in the candidate while a look-alike's occurrences grew, paired up count-wise.
+
+    Each lost and each gained occurrence explains at most one drift: two terms sharing a look-alike (A → C,
+    B → C) are one drift when C appears once. What the whole surfaces leave unexplained is then tried as a swap
+    inside a longer term (:func:`_compound_swaps`).
+    """
+    b_count = Counter(g for s in b_spans if (g := glossary.group(s.surface)))
+    c_count = Counter(g for s in c_spans if (g := glossary.group(s.surface)))
+    lost, gained = b_count - c_count, c_count - b_count
     out: list[Finding] = []
     drift: Counter[str] = Counter()
-    for group in sorted(g for g in b_count if g):
-        lost = b_count[group] - c_count[group]
+    for group in sorted(lost):
         for other, note in sorted(glossary.lookalikes_of(group).items()):
-            k = min(lost, c_count[other] - b_count[other])
+            k = min(lost[group], gained[other])
             if k <= 0:
                 continue
-            lost -= k
+            lost[group] -= k
+            gained[other] -= k
             drift[group] += k
             c_at = next(s for s in c_spans if glossary.group(s.surface) == other)
             b_at = _nearest([s for s in b_spans if glossary.group(s.surface) == group], c_at, len(base),
@@ -206,6 +216,58 @@ def _replacements(base: str, cand: str, glossary: Glossary, b_spans: Sequence[Sp
             out.append(Finding("replaced", f"{group!r} replaced by look-alike {other!r} ({k}×): {note}",
                                path=group, baseline=b_at.describe(base) if b_at else None,
                                candidate=c_at.describe(cand)))
+    swaps, swap_drift = _compound_swaps(base, cand, glossary, b_spans, c_spans, lost, gained)
+    return out + swaps, drift + swap_drift
+
+
+def _overlapping(spans: Sequence[Span], hit: Span, open_count: Counter[str], glossary: Glossary) -> Span | None:
+    """The span under ``hit`` whose group still has an unexplained lost/gained occurrence (else None)."""
+    return next((s for s in spans if s.start < hit.end and hit.start < s.end
+                 and open_count[glossary.group(s.surface) or ""] > 0), None)
+
+
+def _compound_swaps(base: str, cand: str, glossary: Glossary, b_spans: Sequence[Span], c_spans: Sequence[Span],
+                    lost: Counter[str], gained: Counter[str]) -> tuple[list[Finding], Counter[str]]:
+    """Look-alike swaps inside a longer glossary term (连带责任保证 → 按份责任保证), both ways round; consumes the
+    ``lost``/``gained`` occurrences it explains. Drift is keyed by the group of the *baseline* occurrence, like
+    every other drift, so a term never drifts more often than it occurs."""
+    out: list[Finding] = []
+    drift: Counter[str] = Counter()
+    # The longer term in the baseline, its swapped form in the candidate (over an unexplained gained span).
+    for group in sorted(lost):
+        for c in glossary.compounds_of(group):
+            pattern = surface_pattern((c.swapped,))
+            hits, before = scan(cand, pattern), len(scan(base, pattern))
+            for hit in hits[before:]:
+                under = _overlapping(c_spans, hit, gained, glossary) if lost[group] > 0 else None
+                if under is None:
+                    continue
+                lost[group] -= 1
+                gained[glossary.group(under.surface) or ""] -= 1
+                drift[group] += 1
+                b_at = _nearest([s for s in b_spans if glossary.group(s.surface) == group], hit, len(base),
+                                len(cand))
+                out.append(Finding("replaced", f"{c.inner!r} inside {c.surface!r} replaced by look-alike "
+                                   f"{c.lookalike!r} ({c.swapped!r}): {c.note}", path=group,
+                                   baseline=b_at.describe(base) if b_at else None, candidate=hit.describe(cand)))
+    # The swapped form in the baseline (over an unexplained lost span), the longer term in the candidate.
+    for group in sorted(gained):
+        for c in glossary.compounds_of(group):
+            pattern = surface_pattern((c.swapped,))
+            hits, after = scan(base, pattern), len(scan(cand, pattern))
+            for hit in hits[after:]:
+                under = _overlapping(b_spans, hit, lost, glossary) if gained[group] > 0 else None
+                if under is None:
+                    continue
+                key = glossary.group(under.surface) or ""
+                lost[key] -= 1
+                gained[group] -= 1
+                drift[key] += 1
+                c_at = _nearest([s for s in c_spans if glossary.group(s.surface) == group], hit, len(cand),
+                                len(base))
+                out.append(Finding("replaced", f"{c.lookalike!r} inside {c.swapped!r} replaced by look-alike "
+                                   f"{c.inner!r} ({c.surface!r}): {c.note}", path=key,
+                                   baseline=hit.describe(base), candidate=c_at.describe(cand) if c_at else None))
     return out, drift
 
 

@@ -97,6 +97,65 @@ def test_required_and_forbidden_terms() -> None:
     assert not r.passed and {"required_missing", "forbidden_present"} <= set(kinds(r))
 
 
+# --- look-alikes inside longer terms (issue #12, finding 7) -------------------------------------------------
+
+def test_lookalike_swapped_inside_a_longer_glossary_term_is_drift() -> None:
+    base, cand = "保证人对全部债务承担连带责任保证。", "保证人对全部债务承担按份责任保证。"
+    r = term_findings(base, cand, G)
+    f = only(r, "replaced")
+    assert not r.passed and f.path == "连带责任保证"
+    assert "'连带责任' inside '连带责任保证'" in f.message and "'按份责任保证'" in f.message
+    assert "按份责任各按份额" in f.message  # the note of the inner pair
+    assert f.baseline["text"] == "连带责任保证" and f.candidate["text"] == "按份责任保证"
+    assert_points_at(base, f.baseline)
+    assert_points_at(cand, f.candidate)
+    assert r.details["drift"] == {"连带责任保证": 1} and r.details["baseline_occurrences"] == {"连带责任保证": 1}
+    # the other way round, the drift is counted against the baseline's occurrence (按份责任 + 保证)
+    back = term_findings(cand, base, G)
+    assert only(back, "replaced").path == "按份责任" and back.details["drift"] == {"按份责任": 1}
+    assert only(back, "replaced").baseline["text"] == "按份责任保证"
+
+
+def test_a_longer_glossary_term_is_one_occurrence_and_an_unlisted_one_leaves_the_inner_term() -> None:
+    r = term_findings("承担连带责任保证。", "承担连带责任保证。", G)
+    assert r.passed and r.details["baseline_occurrences"] == {"连带责任保证": 1}
+    r = term_findings("由连带责任人承担。", "由按份责任人承担。", G)  # 连带责任人 is not in the glossary
+    assert r.details["baseline_occurrences"] == {"连带责任": 1}
+    assert [(f.kind, f.path) for f in r.findings] == [("replaced", "连带责任")]
+
+
+def test_a_swap_inside_a_longer_term_needs_the_rest_of_it_unchanged() -> None:
+    # 诉讼时效 dropped while 仲裁 appears elsewhere is not 诉讼 → 仲裁 …
+    assert "replaced" not in kinds(term_findings("诉讼时效为三年。", "争议提交仲裁。", G))
+    # … 仲裁时效 in its place is
+    assert only(term_findings("诉讼时效为三年。", "仲裁时效为三年。", G), "replaced").path == "诉讼时效"
+
+
+def test_english_compounds_respect_word_boundaries() -> None:
+    r = term_findings("The guarantors are jointly and severally liable.", "The guarantors are severally liable.", G)
+    assert r.details["baseline_occurrences"] == {"jointly and severally": 1}
+    assert [(f.kind, f.path) for f in r.findings] == [("replaced", "jointly and severally")]
+    r = term_findings("The cap does not apply to gross negligence.", "The cap does not apply to negligence.", G)
+    assert [(f.kind, f.path) for f in r.findings] == [("replaced", "gross negligence")]
+    # a hyphenated compound is the multi-word term
+    r = term_findings("Seller shall use best-efforts to deliver.", "Seller shall use reasonable efforts to deliver.", G,
+                      required=["best efforts"])
+    assert [(f.kind, f.path) for f in r.findings] == [("required_missing", "best efforts"),
+                                                      ("replaced", "best efforts")]
+    assert only(r, "replaced").baseline["text"] == "best-efforts"
+    assert term_findings("", "liable jointly-and-severally", G, required=["jointly and severally"]).passed
+    # a glossary word inside a longer word is not that word: voidable is not void
+    assert term_findings("It is voidable.", "It is void.", G).details["baseline_occurrences"] == {"voidable": 1}
+
+
+def test_one_new_lookalike_explains_one_lost_term() -> None:
+    # two terms sharing a look-alike, both gone, the look-alike once: one drift, not two
+    g = load_glossary({"terms": [{"term": "甲方案", "lookalikes": ["丙方案"], "note": "甲 vs 丙"},
+                                 {"term": "乙方案", "lookalikes": ["丙方案"], "note": "乙 vs 丙"}]})
+    r = term_findings("采用甲方案或乙方案。", "采用丙方案。", g)
+    assert sum(r.details["drift"].values()) == 1 and kinds(r) == ["replaced"]
+
+
 def test_near_miss_fires_on_a_misspelt_term_only() -> None:
     base = "因不可抗力不能履行合同的，根据不可抗力的影响免除责任。"
     cand = "因不可抗拒力不能履行合同的，根据不可抗力的影响免除责任。"
@@ -148,6 +207,22 @@ def test_findings_never_raise_and_offsets_point_at_the_snippets(base: str, cand:
         if f.baseline is not None:
             assert_points_at(base, f.baseline)
     assert r.passed == all(f.kind.endswith("_shared") for f in r.findings)
+
+
+COMPOUNDS = sorted({c.swapped for s in SURFACES for c in G.compounds_of(G.group(s) or "")})
+glossary_prose = st.lists(st.sampled_from([*SURFACES, *COMPOUNDS, "保证", "人", "时效", " liable", "，", " "]),
+                          max_size=12).map("".join)
+EXACT_ONLY = load_glossary({**DATA, "terms": [{**e, "near_miss": False} for e in DATA["terms"]]})
+
+
+@given(glossary_prose, glossary_prose)
+def test_a_term_never_drifts_more_often_than_it_occurs(base: str, cand: str) -> None:
+    r = term_findings(base, cand, EXACT_ONLY)  # near misses count against terms the baseline may lack
+    occurrences = r.details["baseline_occurrences"]
+    assert all(k <= occurrences.get(term, 0) for term, k in r.details["drift"].items()), r.details
+    for f in r.findings:
+        assert_points_at(cand, f.candidate)
+        assert_points_at(base, f.baseline)
 
 
 @given(any_text)
