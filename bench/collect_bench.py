@@ -1,9 +1,10 @@
 """``conformance lint`` and pytest collection of a generated suite of N cases (goal: each ≤ 5 s at 10,000 cases).
 
 The repository is generated in a temporary folder: ``endpoints.yaml`` (two loopback endpoints that are never
-contacted), ``pyproject.toml`` (``-p no:locust``, as in this repository), ``suites/bench/`` with a suite.yaml and a
-thin test module shaped like ``suites/legal/test_legal.py`` (two per-case tests and one gate test, so N cases make
-2N + 1 test items), and ``goldens/bench/`` with N cases in files of 1,000 — each with a system prompt from the
+contacted), ``pyproject.toml`` (``-p no:locust``, as in this repository), ``suites/bench/`` with only a suite.yaml
+(the plugin makes the items from the registry: ``answered`` and ``terms`` per case and one gates item, so N cases
+make 2N + 1 test items, as the legal suite's shape did before suites stopped needing Python), and ``goldens/bench/``
+with N cases in files of 1,000 — each with a system prompt from the
 set's defaults, a CJK prompt, tags and term expectations, like the shipped golden sets.
 
 Both commands run as subprocesses in that folder, exactly as a user would type them, so interpreter start-up and
@@ -42,29 +43,6 @@ goldens: goldens/bench
 gates:
   availability: {max_error_rate: 0.0}
 """
-TESTS = '''\
-from __future__ import annotations
-
-from typing import Any
-
-from conformance import assert_gates
-from conformance.checks.availability import answered
-from conformance.evaluate import CaseView, SuiteData, suite_gates, terms_check, views_from
-
-
-def test_answered(case_view: CaseView, conformance_record: Any) -> None:
-    conformance_record.verify(case_view.case, answered(case_view.baseline, case_view.candidate))
-
-
-def test_terms(suite_data: SuiteData, case_view: CaseView, conformance_record: Any) -> None:
-    conformance_record.verify(case_view.case, terms_check(suite_data, case_view))
-
-
-def test_gates(suite_data: SuiteData, suite_responses: dict[str, Any], conformance_record: Any) -> None:
-    gates = suite_gates(suite_data, views_from(suite_responses))
-    conformance_record.gates(gates)
-    assert_gates(gates)
-'''
 TAGS = ("deposit", "penalty", "liability", "arbitration", "termination")
 
 
@@ -87,7 +65,6 @@ def make_repo(root: Path, n_cases: int, per_file: int = 1000) -> Path:
     (root / "endpoints.yaml").write_text(ENDPOINTS, encoding="utf-8")
     (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
     (root / "suites" / "bench" / "suite.yaml").write_text(SUITE, encoding="utf-8")
-    (root / "suites" / "bench" / "test_bench.py").write_text(TESTS, encoding="utf-8")
     for k, start in enumerate(range(0, n_cases, per_file)):
         text = golden_file(k, start, min(per_file, n_cases - start))
         (root / "goldens" / "bench" / f"set-{k:03d}.yaml").write_text(text, encoding="utf-8")

@@ -8,7 +8,6 @@ Public API (what suites and integrations import)::
 from __future__ import annotations
 
 from conformance.checks.result import CheckResult, Finding
-from conformance.endpoints.base import Response
 from conformance.errors import (
     ConfigError,
     ConformanceError,
@@ -19,6 +18,7 @@ from conformance.errors import (
 )
 from conformance.gates import GateResult
 from conformance.goldens.model import Case
+from conformance.response import Response
 
 __all__ = [
     "Case",

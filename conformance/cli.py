@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 from conformance.errors import ConformanceError
 
 if TYPE_CHECKING:
-    from conformance.endpoints.base import Endpoint, Response
+    from conformance.endpoints.base import Endpoint
     from conformance.endpoints.config import EndpointsFile
     from conformance.load.runner import SuiteLoad
+    from conformance.response import Response
     from conformance.settings import Settings
     from conformance.suite import Suite
 
@@ -127,7 +128,7 @@ def _quality_at_rest(run: SuiteLoad, suite: Suite, settings: Settings, endpoints
                      out: Path) -> SuiteLoad:
     """Quality under load needs the sampled cases' at-rest answers: ask them after the stages (only those cases,
     both endpoints, through a run cache in ``out/at-rest``; a recorded baseline answers from its recordings)."""
-    from conformance.endpoints.openai import OpenAIEndpoint
+    from conformance.endpoints.base import make_endpoint
     from conformance.endpoints.recorded import RecordedEndpoint
     from conformance.evaluate import SuiteData
     from conformance.load.runner import add_quality
@@ -141,8 +142,8 @@ def _quality_at_rest(run: SuiteLoad, suite: Suite, settings: Settings, endpoints
             source = settings.recorded_source(endpoints)
             base_ep: Endpoint = RecordedEndpoint(suite.recordings_path(source), f"recorded:{source}")
         else:
-            base_ep = OpenAIEndpoint(endpoints.get(settings.baseline), redactor)
-        cand_ep = OpenAIEndpoint(endpoints.get(settings.candidate), redactor)
+            base_ep = make_endpoint(endpoints.get(settings.baseline), redactor)
+        cand_ep = make_endpoint(endpoints.get(settings.candidate), redactor)
         cases = [c for c in suite.cases if c.id in wanted]
         store = RunStore(out / "at-rest", redactor=redactor)
         try:

@@ -9,7 +9,9 @@ Hierarchy::
     │   └── RetiredEndpoint     the endpoint answers 503 on /v1/models: replay recordings instead
     └── RecordingError          recordings missing, stale, or made with other sampling params
 
-Every message names the file or endpoint it is about, and says what to do next.
+Every message names the file or endpoint it is about, and says what to do next. ``outcome`` says what a run that
+stops on the error reports (docs/VERDICTS.md): ``config_error`` for what a person must fix in a file or on the
+command line, ``infrastructure`` for an endpoint that is down, retired or unreachable.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 class ConformanceError(Exception):
     """Base class; ``str()`` is a complete, actionable message."""
+
+    outcome = "config_error"
 
 
 class GoldenError(ConformanceError):
@@ -42,8 +46,9 @@ class ConfigError(ConformanceError):
 class EndpointError(ConformanceError):
     """An endpoint cannot be used for this run."""
 
-    def __init__(self, endpoint: str, message: str) -> None:
+    def __init__(self, endpoint: str, message: str, outcome: str = "infrastructure") -> None:
         self.endpoint = endpoint
+        self.outcome = outcome
         super().__init__(f"endpoint {endpoint!r}: {message}")
 
 

@@ -1,13 +1,19 @@
-"""The pytest plugin (entry point ``pytest11: conformance``): options, run plan, fixtures, parametrization, summary.
+"""The pytest plugin (entry point ``pytest11: conformance``): options, run plan, items, fixtures, summary.
 
-Thin on purpose — everything it does is a call into plain modules. It stays inert unless the run touches a suite
-folder (one holding ``suite.yaml``), so installing the harness never changes an unrelated pytest run.
+Thin on purpose: it declares options, resolves settings once, prepares the run (preflight) on the controller and
+hands the plan to xdist workers, turns every ``suite.yaml`` into items (:mod:`conformance.items`), and aggregates
+results on the controller. Everything else is a call into plain modules. It stays inert unless the run touches a
+suite folder (one holding ``suite.yaml``), so installing the harness never changes an unrelated pytest run.
+
+A run that cannot start — a suite.yaml or golden that does not validate, an unknown endpoint, a model that is not
+served, an endpoint that does not answer — stops before any request with one line, and still writes its run folder
+(summary.json with the outcome ``config_error`` or ``infrastructure``, and report.html), exiting with that outcome's
+code (docs/VERDICTS.md).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,15 +25,23 @@ from conformance.progress import load_progress, replay_progress
 from conformance.report.collect import ResultCollector
 from conformance.suite import Suite, discover_suites, find_root, load_suite
 
-if TYPE_CHECKING:  # the heavy imports (openai, rapidfuzz) wait until a suite is actually run
-    from conformance.endpoints.base import Response
+if TYPE_CHECKING:
+    from conformance.evaluate import SuiteEvaluation
+    from conformance.response import Response
     from conformance.run import RunPlan
     from conformance.runstore import RunStore
+    from conformance.suitedata import CaseView
+    from conformance.suiterun import SuiteRun
 
 PLAN = pytest.StashKey["RunPlan"]()
 SUITES = pytest.StashKey[dict[Path, Suite]]()
+RUNS = pytest.StashKey[dict[Path, "SuiteRun"]]()
+STORE = pytest.StashKey["RunStore"]()
 COLLECTOR = pytest.StashKey[ResultCollector]()
 ENDPOINTS = pytest.StashKey[Any]()
+STOPPED = pytest.StashKey[list[str]]()  # [outcome, message] of a run that stopped before any request
+
+__all__ = ["case_marks", "load_progress", "phase_enabled", "stopped", "strict", "suite_for", "suite_run"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,23 +56,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--resume", dest="conformance_resume", metavar="RUN_ID",
                     help="continue an interrupted run: reuse every response it already received")
     group.addoption("--no-preflight", dest="conformance_no_preflight", action="store_true",
-                    help="skip GET /v1/models before the run")
+                    help="skip GET /v1/models and the one-token probe before the run")
     group.addoption("--no-local-start", dest="conformance_no_local_start", action="store_true",
                     help="do not start embedded llama.cpp servers on demand")
     group.addoption("--latency", dest="conformance_latency", action="store_true",
                     help="run each suite's latency phase (gates.latency: samples, concurrency, budgets)")
     group.addoption("--load", dest="conformance_load", action="store_true",
                     help="run each suite's Locust load stages (suite.yaml `load:`; takes minutes)")
-    group.addoption("--conformance-profile", dest="conformance_profile", choices=["pr", "nightly"],
-                    help="pr: correctness checks only (fast); nightly: also the latency phase")
+    group.addoption("--conformance-profile", dest="conformance_profile", choices=["pr", "nightly", "cutover"],
+                    help="pr: correctness checks only (fast); nightly: also the latency phase; cutover: nightly "
+                         "and strict (insufficient evidence and baseline_fails block)")
+    group.addoption("--conformance-strict", dest="conformance_strict", action="store_true",
+                    help="insufficient evidence and baseline_fails verdicts block (also pytest's --strict)")
     for key, help_ in (("endpoints", "endpoints file"), ("baseline", "baseline endpoint"),
                        ("candidate", "candidate endpoint"), ("reports", "reports folder")):
         parser.addini(f"conformance_{key}", help_, default="")
+    parser.addini("conformance_strict", "insufficient evidence and baseline_fails block", type="bool", default=False)
+
+
+def _touches_suites(config: pytest.Config) -> list[Path]:
+    return discover_suites([Path(a.split("::")[0]) for a in config.args])
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance_suite: a test generated from a conformance suite")
     config.stash[SUITES] = {}
+    config.stash[RUNS] = {}
     config.stash[COLLECTOR] = ResultCollector()
     workerinput = getattr(config, "workerinput", None)
     if workerinput and "conformance_plan" in workerinput:
@@ -66,9 +89,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.stash[PLAN] = RunPlan.from_dict(workerinput["conformance_plan"])
         config.stash[ENDPOINTS] = _settings(config)[1]
+    elif workerinput and "conformance_stopped" in workerinput:
+        config.stash[STOPPED] = list(workerinput["conformance_stopped"])
     config.pluginmanager.register(_Reporter(config), "conformance-reporter")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "conformance-xdist")
+        if workerinput is None and config.getoption("dist", "no") not in ("no", "loadgroup", "each") \
+                and _touches_suites(config):
+            # Every item of a suite must run on one worker, or each worker would replay the suite's cases itself.
+            config.option.dist = "loadgroup"
 
 
 class _XdistHooks:
@@ -81,6 +110,9 @@ class _XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         if PLAN in self.config.stash:
             node.workerinput["conformance_plan"] = self.config.stash[PLAN].to_dict()
+        if STOPPED in self.config.stash:
+            stop: list[str] = self.config.stash[STOPPED]
+            node.workerinput["conformance_stopped"] = list(stop)
 
 
 def _settings(config: pytest.Config) -> Any:
@@ -102,30 +134,60 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
-    suite_dirs = discover_suites([Path(a.split("::")[0]) for a in config.args])
+    suite_dirs = _touches_suites(config)
     if not suite_dirs:
         return
-    from conformance.run import prepare
+    from conformance.run import prepare, stop_outcome
 
     try:
-        suites = [_suite(config, d) for d in suite_dirs]
+        suites = [suite_for(config, d) for d in suite_dirs]
         settings, endpoints = _settings(config)
+        config.stash[ENDPOINTS] = endpoints
         plan = prepare(settings, endpoints, suites)
     except ConformanceError as exc:
-        raise pytest.UsageError(f"conformance: {exc}") from None
+        outcome = stop_outcome(exc)
+        config.stash[STOPPED] = [outcome, str(exc)]
+        _write_line(config, f"conformance: {outcome}: {exc}", red=True)
+        _stopped_plan(config, exc)
+        return
     config.stash[PLAN] = plan
-    config.stash[ENDPOINTS] = endpoints
     if not config.option.collectonly:
         plan.run_dir.mkdir(parents=True, exist_ok=True)
+    _write_line(config, f"conformance: run {plan.run_id}: baseline {plan.baseline_label} vs candidate "
+                        f"{plan.candidate} → {plan.run_dir}")
+    for note in plan.notes:
+        _write_line(config, f"conformance: {note}")
+
+
+def _stopped_plan(config: pytest.Config, exc: ConformanceError) -> None:
+    """A plan for a run that stopped before any request, so its folder (summary.json, report.html) is still
+    written — unless the settings themselves could not be read (then there is no reports folder to write to)."""
+    from conformance.run import RunPlan
+
+    try:
+        settings, _ = _settings(config)
+    except ConformanceError:
+        return
+    from conformance.runstore import new_run_id
+
+    run_id = settings.run_id or new_run_id()
+    config.stash[PLAN] = RunPlan(run_id, settings.reports_dir / run_id, settings.baseline,
+                                 settings.baseline_recorded, settings.candidate, notes=[str(exc)])
+
+
+def _write_line(config: pytest.Config, line: str, red: bool = False) -> None:
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
-        tr.write_line(f"conformance: run {plan.run_id}: baseline {plan.baseline_label} vs candidate "
-                      f"{plan.candidate} → {plan.run_dir}")
-        for note in plan.notes:
-            tr.write_line(f"conformance: {note}")
+        tr.write_line(line, red=red)
 
 
-def _suite(config: pytest.Config, suite_dir: Path) -> Suite:
+def stopped(config: pytest.Config) -> bool:
+    """Whether the run stopped before any request (its suites then collect no items)."""
+    return STOPPED in config.stash
+
+
+def suite_for(config: pytest.Config, suite_dir: Path) -> Suite:
+    """The suite in ``suite_dir`` (loaded and validated once per process)."""
     cache = config.stash[SUITES]
     key = suite_dir.resolve()
     if key not in cache:
@@ -133,34 +195,45 @@ def _suite(config: pytest.Config, suite_dir: Path) -> Suite:
     return cache[key]
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "case" not in metafunc.fixturenames:
-        return
-    suite_dir = Path(str(metafunc.definition.path)).parent
-    try:
-        suite = _suite(metafunc.config, suite_dir)
-    except ConformanceError as exc:
-        pytest.fail(str(exc), pytrace=False)
+def strict(config: pytest.Config) -> bool:
+    """``--conformance-strict``, pytest's own ``--strict``, the ``cutover`` profile or ``conformance_strict``."""
+    return bool(config.option.conformance_strict or config.getoption("strict", False)
+                or config.option.conformance_profile == "cutover" or config.getini("conformance_strict"))
+
+
+def phase_enabled(config: pytest.Config, phase: str) -> bool:
+    opt = config.option
+    if phase == "latency":
+        return bool(opt.conformance_latency or opt.conformance_profile in ("nightly", "cutover"))
+    return bool(opt.conformance_load) and opt.conformance_profile != "pr"
+
+
+def case_marks(config: pytest.Config, suite: Suite) -> dict[str, list[pytest.MarkDecorator]]:
+    """Per case: the suite's xdist group, the conformance marker, and its golden tags as marks (so
+    ``pytest suites/legal -m en`` selects the English cases). Each distinct tag is registered once."""
     import gc
 
     if not gc.get_freeze_count():
         # Once per process: the loaded suites and everything imported so far live as long as the session, yet
-        # CPython's collector would re-scan them at every full pass while pytest builds an item per case, and again
-        # at exit — 1.6 s of CPU at 10,000 cases (docs/PERFORMANCE.md, F6). Frozen, they are skipped; objects made
-        # later are collected as usual.
+        # CPython's collector would re-scan them at every full pass while pytest builds an item per case
+        # (docs/PERFORMANCE.md, F6). Frozen, they are skipped; objects made later are collected as usual.
         gc.freeze()
-    marks = [pytest.mark.xdist_group(suite.system), pytest.mark.conformance_suite]
-    # golden tags become marks, so `pytest suites/legal -m en` selects the English cases. Each distinct tag is
-    # registered once (not once per case and test function: 40,000 marker lines for 6 tags at 10,000 cases) and
-    # its mark built once; a line already registered (by an earlier test function) is not added again.
+    base = [pytest.mark.xdist_group(suite.system), pytest.mark.conformance_suite]
     tags = dict.fromkeys(t for c in suite.cases for t in c.tags)
-    registered = set(metafunc.config.getini("markers"))
+    registered = set(config.getini("markers"))
     for tag in tags:
         if (line := f"{tag}: golden tag (conformance)") not in registered:
-            metafunc.config.addinivalue_line("markers", line)
+            config.addinivalue_line("markers", line)
     tag_marks = {t: getattr(pytest.mark, t) for t in tags}
-    params = [pytest.param(c, id=c.id, marks=[*marks, *(tag_marks[t] for t in c.tags)]) for c in suite.cases]
-    metafunc.parametrize("case", params)
+    return {c.id: [*base, *(tag_marks[t] for t in c.tags)] for c in suite.cases}
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.name == "suite.yaml" and not stopped(parent.config):
+        from conformance.items import SuiteFile
+
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
 
 
 def _require_plan(config: pytest.Config) -> RunPlan:
@@ -170,161 +243,94 @@ def _require_plan(config: pytest.Config) -> RunPlan:
     return config.stash[PLAN]
 
 
-@pytest.fixture(scope="session")
-def conformance_store(pytestconfig: pytest.Config) -> Iterator[RunStore]:
-    """The run's response cache (``reports/<run-id>/responses``), shared by every test of the run."""
-    from conformance.redact import Redactor
-    from conformance.runstore import RunStore
+def _store(config: pytest.Config) -> RunStore:
+    if STORE not in config.stash:
+        from conformance.redact import Redactor
+        from conformance.runstore import RunStore
 
-    plan = _require_plan(pytestconfig)
-    worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
-    store = RunStore(plan.run_dir, writer=worker, redactor=Redactor(pytestconfig.stash[ENDPOINTS].secrets()))
-    yield store
-    store.close()
+        plan = _require_plan(config)
+        worker = getattr(config, "workerinput", {}).get("workerid", "main")
+        store = RunStore(plan.run_dir, writer=worker, redactor=Redactor(config.stash[ENDPOINTS].secrets()))
+        config.stash[STORE] = store
+        config.add_cleanup(store.close)
+    return config.stash[STORE]
+
+
+def suite_run(node: pytest.Item) -> SuiteRun:
+    """The :class:`~conformance.suiterun.SuiteRun` of ``node``'s suite, created once per process; the cases it
+    replays are the selected items' cases (``-k``, ``--lf``)."""
+    from conformance.suiterun import SuiteRun
+
+    config = node.config
+    suite_dir = Path(str(node.path)).parent.resolve()
+    runs = config.stash[RUNS]
+    if suite_dir not in runs:
+        suite = suite_for(config, suite_dir)
+        selected = {item.case.id for item in node.session.items
+                    if Path(str(item.path)).parent.resolve() == suite_dir and hasattr(item, "case")}
+        selected |= {item.callspec.params["case"].id for item in node.session.items
+                     if hasattr(item, "callspec") and isinstance(item.callspec.params.get("case"), Case)
+                     and Path(str(item.path)).parent.resolve() == suite_dir}
+        runs[suite_dir] = SuiteRun(suite, _require_plan(config), config.stash[ENDPOINTS], _store(config),
+                                   selected=selected or None,
+                                   progress=lambda label, total: replay_progress(config, label, total))
+    return runs[suite_dir]
+
+
+# --- fixtures for a team's own test module next to suite.yaml -----------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test function in a suite folder that takes ``case`` runs once per golden case (ids = case ids)."""
+    if "case" not in metafunc.fixturenames:
+        return
+    suite_dir = Path(str(metafunc.definition.path)).parent
+    try:
+        suite = suite_for(metafunc.config, suite_dir)
+    except ConformanceError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    marks = case_marks(metafunc.config, suite)
+    metafunc.parametrize("case", [pytest.param(c, id=c.id, marks=marks[c.id]) for c in suite.cases])
 
 
 @pytest.fixture(scope="module")
 def suite(request: pytest.FixtureRequest) -> Suite:
     """The suite of the requesting test module (its folder's ``suite.yaml``), e.g. ``suite.gates["terms"]``."""
-    return _suite(request.config, Path(str(request.path)).parent)
+    return suite_for(request.config, Path(str(request.path)).parent)
 
 
 @pytest.fixture(scope="module")
-def suite_responses(request: pytest.FixtureRequest, suite: Suite, conformance_store: RunStore) -> dict[str, Any]:
-    """Baseline and candidate responses for every selected case of this suite, replayed concurrently once.
+def suite_evaluation(request: pytest.FixtureRequest) -> SuiteEvaluation:
+    """This run's evaluation of the module's suite — the same results the generated items read, computed once.
 
-    ``suite_responses["baseline"][case_id]`` → :class:`~conformance.endpoints.base.Response`.
+    Example::
+
+        def test_no_case_lost_every_term(suite_evaluation):
+            terms = suite_evaluation.results_of("terms")
+            assert not any(r.details["expectation_failures"] > 2 for r in terms.values())
     """
-    from conformance.replay import replay_sync
-    from conformance.run import make_endpoint
-
-    plan = _require_plan(request.config)
-    endpoints = request.config.stash[ENDPOINTS]
-    selected = {item.callspec.params["case"].id for item in request.session.items
-                if hasattr(item, "callspec") and isinstance(item.callspec.params.get("case"), Case)
-                and Path(str(item.path)).parent.resolve() == suite.dir}
-    cases = [c for c in suite.cases if c.id in selected] or suite.cases
-    base = make_endpoint(plan, endpoints, "baseline", suite)
-    cand = make_endpoint(plan, endpoints, "candidate", suite)
-    # noise floor: a second pass of each endpoint against itself (suite.yaml `noise_floor: {repeats: 2}`)
-    repeats = int((suite.config.get("noise_floor") or {}).get("repeats", 1))
-    got = replay_sync([base, cand], cases, conformance_store, repeats=repeats,
-                      progress=replay_progress(request.config, f"replaying {suite.system}", 2 * repeats * len(cases)))
-    out: dict[str, Any] = {"cases": cases}
-    for role, ep in (("baseline", base), ("candidate", cand)):
-        out[role] = {cid: r for (name, cid, rep), r in got.items() if name == ep.name and rep == 0}
-        out[f"{role}_repeat"] = {cid: r for (name, cid, rep), r in got.items() if name == ep.name and rep == 1}
-    # prompt-perturbation robustness (opt-in: suite.yaml `perturbation: {seed: N}`; it doubles the calls)
-    pert = suite.config.get("perturbation")
-    if pert is not None:
-        from conformance.checks.perturb import perturbed_case
-
-        variants = [perturbed_case(c, int(pert.get("seed", 0))) for c in cases]
-        base = make_endpoint(plan, endpoints, "baseline", suite)
-        cand = make_endpoint(plan, endpoints, "candidate", suite)
-        got = replay_sync([base, cand], variants, conformance_store,
-                          progress=replay_progress(request.config, f"perturbed {suite.system}", 2 * len(variants)))
-        for role, ep in (("baseline", base), ("candidate", cand)):
-            out[f"{role}_perturbed"] = {cid: r for (name, cid, _), r in got.items() if name == ep.name}
-    return out
-
-
-def _phase_enabled(config: pytest.Config, phase: str) -> bool:
-    opt = config.option
-    if phase == "latency":
-        return bool(opt.conformance_latency or opt.conformance_profile == "nightly")
-    return bool(opt.conformance_load) and opt.conformance_profile != "pr"
-
-
-@pytest.fixture(scope="module")
-def latency_responses(request: pytest.FixtureRequest, suite: Suite, conformance_store: RunStore
-                      ) -> dict[str, list[Response]]:
-    """The latency phase: ``gates.latency.samples`` requests per endpoint at ``gates.latency.concurrency``, same
-    seeded order for both, separate from the correctness replay. ``{"baseline": [...], "candidate": [...]}``."""
-    from conformance.replay import latency_phase
-    from conformance.run import make_endpoint
-
-    cfg = suite.gates.get("latency")
-    if not cfg:
-        pytest.skip("suite.yaml declares no latency gates")
-    if not _phase_enabled(request.config, "latency"):
-        pytest.skip("latency phase not requested: pass --latency (or --conformance-profile nightly)")
-    plan, endpoints = _require_plan(request.config), request.config.stash[ENDPOINTS]
-    conc = int(cfg.get("concurrency", 1))
-    base = make_endpoint(plan, endpoints, "baseline", suite, concurrency=conc)
-    cand = make_endpoint(plan, endpoints, "candidate", suite, concurrency=conc)
-    got = latency_phase([base, cand], suite.cases, conformance_store, samples=int(cfg.get("samples", 200)),
-                        seed=int(cfg.get("seed", 0)))
-    return {"baseline": got[base.name], "candidate": got[cand.name]}
-
-
-@pytest.fixture(scope="module")
-def load_run(request: pytest.FixtureRequest, suite: Suite) -> Any:
-    """Locust load stages against baseline then candidate (``--load``), in a subprocess; see conformance.load.
-    A sample of each stage's answers then goes through the replay's per-case checks (quality under load)."""
-    if not suite.config.get("load"):
-        pytest.skip("suite.yaml declares no load stages")
-    if not _phase_enabled(request.config, "load"):
-        pytest.skip("load stages not requested: pass --load")
-    from conformance.load.runner import add_quality, run_suite_load
-    from conformance.run import live_config
-
-    rest = request.getfixturevalue("suite_responses")  # at-rest answers first: the yardstick for quality
-    plan, endpoints = _require_plan(request.config), request.config.stash[ENDPOINTS]
-    progress = load_progress(request.config)
-    out = plan.run_dir / "load" / suite.system
-    candidate = endpoints.get(plan.candidate)
-    run = run_suite_load(suite, live_config(plan, endpoints, "baseline"), candidate, out, progress=progress)
-    run = add_quality(run, request.getfixturevalue("suite_data"), rest)
-    run.write_tables(out)
-    return run
-
-
-@pytest.fixture(scope="module")
-def suite_data(suite: Suite) -> Any:
-    """The suite with its glossary, labels and schemas loaded once — what ``conformance.evaluate`` checks take."""
-    from conformance.evaluate import SuiteData
-
-    return SuiteData(suite)
+    return suite_run(request.node).evaluation()
 
 
 @pytest.fixture
-def case_view(request: pytest.FixtureRequest, case: Case, baseline: Response, candidate: Response,
-              suite_responses: dict[str, Any]) -> Any:
+def case_view(case: Case, suite_evaluation: SuiteEvaluation) -> CaseView:
     """Everything about ``case`` in this run: ``case_view.baseline``, ``.candidate`` and their second passes."""
-    from conformance.evaluate import CaseView
-
-    def extra(key: str) -> Response | None:
-        return (suite_responses.get(key) or {}).get(case.id)
-
-    return CaseView(case, baseline, candidate, extra("baseline_repeat"), extra("candidate_repeat"),
-                    extra("baseline_perturbed"), extra("candidate_perturbed"))
-
-
-def _response(request: pytest.FixtureRequest, role: str, case: Case) -> Response:
-    responses = request.getfixturevalue("suite_responses")[role]
-    resp: Response = responses[case.id]
-    # No text: it is in responses/ once, and the report joins it by fingerprint for the failing cases it shows
-    # (repeating it here made results.jsonl 112 MB at 100,000 results; docs/PERFORMANCE.md, F7).
-    request.node.user_properties.append(("conformance", {
-        "kind": "response", "role": role, "suite": case.system, "case_id": case.id,
-        "endpoint": resp.endpoint, "fingerprint": resp.fingerprint, "fault": resp.fault, "error": resp.error,
-        "ttft_ms": resp.ttft_ms, "e2e_ms": resp.e2e_ms, "finish_reason": resp.finish_reason,
-        "attempts": len(resp.attempts),
-    }))
-    return resp
+    view = suite_evaluation.view(case.id)
+    if view is None:
+        pytest.skip(f"case {case.id} was not replayed in this run")
+    return view
 
 
 @pytest.fixture
-def baseline(request: pytest.FixtureRequest, case: Case) -> Response:
+def baseline(case_view: CaseView) -> Response:
     """The baseline's (or its recording's) answer to ``case``."""
-    return _response(request, "baseline", case)
+    return case_view.baseline
 
 
 @pytest.fixture
-def candidate(request: pytest.FixtureRequest, case: Case) -> Response:
+def candidate(case_view: CaseView) -> Response:
     """The candidate's answer to ``case``."""
-    return _response(request, "candidate", case)
+    return case_view.candidate
 
 
 @pytest.fixture
@@ -333,28 +339,32 @@ def conformance_record(request: pytest.FixtureRequest) -> Any:
 
     Example::
 
-        def test_terms(case, baseline, candidate, conformance_record):
-            result = term_findings(...)
-            conformance_record.check(case, result)
-            assert_check(result)
+        def test_terms_ok(case, case_view, conformance_record):
+            result = my_check(case_view.baseline.text, case_view.candidate.text)
+            conformance_record.verify(case, result)
     """
     from conformance.report.collect import Recorder
 
     return Recorder(request.node)
 
 
+# --- reporting ----------------------------------------------------------------------------------------------
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Redact secrets from what a test report carries (user properties → JUnit XML and results, failure text):
-    a gateway or a model may echo a credential back in an error body or an answer."""
+    """Redact secrets from what a test report carries (user properties → JUnit XML and results, failure text) —
+    a backstop: answers are already redacted where they enter the harness."""
     report = yield
     if ENDPOINTS in item.config.stash:
         from conformance.redact import Redactor
 
         redact = Redactor(item.config.stash[ENDPOINTS].secrets())
         report.user_properties = [(k, redact.deep(v)) for k, v in report.user_properties]
-        if isinstance(report.longrepr, str):
-            report.longrepr = redact(report.longrepr)
+        if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+            text = str(report.longrepr)
+            if redact(text) != text:
+                report.longrepr = redact(text)
         report.sections = [(title, redact(text)) for title, text in report.sections]
     return report
 
@@ -365,6 +375,7 @@ class _Reporter:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.report_lines: list[str] = []
+        self.exit_code: int | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.config.stash[COLLECTOR].add(report)
@@ -376,6 +387,11 @@ class _Reporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        stop = self.config.stash.get(STOPPED, None)
+        if stop is not None and not hasattr(self.config, "workerinput"):
+            from conformance.report.outcome import exit_code
+
+            session.exitstatus = exit_code(stop[0], strict(self.config))  # also without a run folder
         if not self._active():
             return
         from conformance.report.trend import previous_run_dir
@@ -383,15 +399,19 @@ class _Reporter:
 
         plan = self.config.stash[PLAN]
         previous = previous_run_dir(plan.run_dir.parent, plan.run_id)  # before write() moves reports/latest
-        self.config.stash[COLLECTOR].write(plan, int(session.exitstatus))
+        self.config.stash[COLLECTOR].write(plan, int(session.exitstatus), strict=strict(self.config), stopped=stop)
         try:
-            self.report_lines, _, _ = finish_run(plan.run_dir, previous)
+            self.report_lines, _, self.exit_code = finish_run(plan.run_dir, previous, strict=strict(self.config))
         except Exception as exc:  # a bug in the report must never hide the results already written
             self.report_lines = [f"conformance: report.html not written: {exc!r}"]
+        if self.exit_code is not None:
+            session.exitstatus = self.exit_code
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self._active():
-            for line in self.config.stash[COLLECTOR].summary_lines(self.config.stash[PLAN]):
+            for line in self.config.stash[COLLECTOR].summary_lines(self.config.stash[PLAN],
+                                                                   strict=strict(self.config),
+                                                                   stopped=self.config.stash.get(STOPPED, None)):
                 terminalreporter.write_line(line)
             for line in self.report_lines:
                 terminalreporter.write_line(line)

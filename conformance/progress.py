@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conformance.endpoints.base import Response
+from conformance.response import Response
 
 EVERY_S = 5.0
 

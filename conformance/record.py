@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from conformance.endpoints.base import Response
+from conformance.endpoints.base import make_endpoint
 from conformance.endpoints.config import EndpointsFile
-from conformance.endpoints.openai import OpenAIEndpoint
 from conformance.endpoints.preflight import check_all
-from conformance.endpoints.recorded import entry, write_recordings
 from conformance.errors import EndpointError
+from conformance.recordings import entry, write_recordings
 from conformance.redact import Redactor
 from conformance.replay import replay_sync
+from conformance.response import Response
 from conformance.runstore import RunStore, new_run_id
 from conformance.suite import load_suite
 
@@ -57,7 +57,7 @@ def record_system(root: Path, endpoints: EndpointsFile, system: str, name: str, 
             bar.write(f"  {resp.case_id}: {resp.describe_failure()}")
 
     try:
-        got = replay_sync([OpenAIEndpoint(cfg, redactor)], cases, store, progress=tick)
+        got = replay_sync([make_endpoint(cfg, redactor)], cases, store, progress=tick)
     finally:
         bar.close()
         store.close()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from conformance.endpoints.base import Endpoint, Response
+from conformance.endpoints.base import Endpoint
 from conformance.goldens.model import Case
+from conformance.response import Response
 from conformance.runstore import RunStore
 
 Progress = Callable[[Response], None]

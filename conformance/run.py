@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from conformance.endpoints.base import Endpoint
+from conformance.endpoints.base import make_endpoint as build_endpoint
 from conformance.endpoints.config import EndpointConfig, EndpointsFile
-from conformance.endpoints.openai import OpenAIEndpoint
 from conformance.endpoints.preflight import PreflightResult, check_all
 from conformance.endpoints.recorded import RecordedEndpoint
-from conformance.errors import ConfigError, EndpointError, RecordingError, RetiredEndpoint
+from conformance.errors import ConfigError, ConformanceError, EndpointError, RecordingError, RetiredEndpoint
 from conformance.redact import Redactor
 from conformance.runstore import new_run_id
 from conformance.settings import Settings
@@ -77,6 +77,16 @@ def prepare(settings: Settings, endpoints: EndpointsFile, suites: list[Suite]) -
         plan.started_local = ensure_up([c for c in live if c.local])
         if plan.started_local:
             plan.notes.append("started embedded llama.cpp servers: " + ", ".join(plan.started_local))
+    try:
+        _check(settings, endpoints, suites, plan, live)
+    except BaseException:
+        teardown(plan)  # a run that stops here must not leave the servers it started running
+        raise
+    return plan
+
+
+def _check(settings: Settings, endpoints: EndpointsFile, suites: list[Suite], plan: RunPlan,
+           live: list[EndpointConfig]) -> None:
     if settings.preflight:
         results = check_all(live, Redactor(endpoints.secrets()))
         plan.preflight = {r.endpoint: asdict(r) for r in results}
@@ -89,7 +99,6 @@ def prepare(settings: Settings, endpoints: EndpointsFile, suites: list[Suite]) -
                 "--baseline recorded, but there are no recordings at " + ", ".join(str(m) for m in missing)
                 + "; " + record_instructions(suites, plan.baseline))
         plan.notes.append(f"baseline replayed from recordings of {plan.baseline!r}")
-    return plan
 
 
 def _apply_preflight(r: PreflightResult, plan: RunPlan, suites: list[Suite]) -> None:
@@ -109,7 +118,12 @@ def _apply_preflight(r: PreflightResult, plan: RunPlan, suites: list[Suite]) -> 
                               + ", ".join(s.system for s in suites) + ". " + record_instructions(suites, r.endpoint)
                               + " (if the old endpoint is gone for good, restore recordings from a previous run's"
                                 " artifacts)")
-    raise EndpointError(r.endpoint, r.message)
+    raise EndpointError(r.endpoint, r.message, outcome=r.outcome)
+
+
+def stop_outcome(exc: ConformanceError) -> str:
+    """The outcome of a run that stops on ``exc`` before any request: ``config_error`` or ``infrastructure``."""
+    return getattr(exc, "outcome", "config_error")
 
 
 def make_endpoint(plan: RunPlan, endpoints: EndpointsFile, role: str, suite: Suite,
@@ -123,7 +137,7 @@ def make_endpoint(plan: RunPlan, endpoints: EndpointsFile, role: str, suite: Sui
     assert cfg is not None
     if concurrency:
         cfg = dataclasses.replace(cfg, max_concurrency=concurrency)
-    return OpenAIEndpoint(cfg, redactor)
+    return build_endpoint(cfg, redactor)
 
 
 def live_config(plan: RunPlan, endpoints: EndpointsFile, role: str) -> EndpointConfig | None:

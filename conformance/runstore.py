@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from conformance.endpoints.base import Response
 from conformance.redact import Redactor
+from conformance.response import Response
 
 Key = tuple[str, str, int]
 

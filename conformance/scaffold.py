@@ -1,8 +1,9 @@
 """The contribution flow in code: scaffold a new system, and derive CODEOWNERS from the golden sets.
 
 Why scaffold: a team adding its system should start from files that already pass ``conformance lint`` and run —
-a golden set with the schema line editors use, a suite.yaml, a thin test module — instead of copying another
-team's suite and inheriting its gates. Why generate CODEOWNERS: each set names its ``owner``; mirroring that into
+a golden set with the schema line editors use and a suite.yaml (a suite needs no Python: the plugin makes its
+items from the check registry) — instead of copying another team's suite and inheriting its gates. Why generate
+CODEOWNERS: each set names its ``owner``; mirroring that into
 ``.github/CODEOWNERS`` makes the owning team a required reviewer of every change to its goldens (a re-recorded
 baseline included) without anyone keeping two lists in sync.
 """
@@ -58,7 +59,7 @@ def _template(name: str) -> Template:
 
 
 def new_system(root: Path, name: str, owner: str, description: str | None = None) -> list[Path]:
-    """Create ``goldens/NAME/NAME.yaml``, ``suites/NAME/suite.yaml`` and ``suites/NAME/test_NAME.py``.
+    """Create ``goldens/NAME/NAME.yaml`` and ``suites/NAME/suite.yaml``.
 
     Nothing is written when any of them (or the golden folder) already exists: a scaffold never overwrites work.
     Returns the created files.
@@ -71,7 +72,6 @@ def new_system(root: Path, name: str, owner: str, description: str | None = None
     files = {
         root / "goldens" / name / f"{name}.yaml": _template("golden.yaml.tmpl").substitute(values),
         root / "suites" / name / "suite.yaml": _template("suite.yaml.tmpl").substitute(values),
-        root / "suites" / name / f"test_{name}.py": _template("test_system.py.tmpl").substitute(values),
     }
     existing = [p for p in (root / "goldens" / name, *files) if p.exists()]
     if existing:

@@ -43,6 +43,7 @@ class Suite:
     root: Path
     config: dict[str, Any]
     sets: tuple[GoldenSet, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     @property
     def cases(self) -> list[Case]:
@@ -78,7 +79,13 @@ def load_suite(suite_dir: Path, root: Path | None = None) -> Suite:
     if "glossary" in cfg and not resolve_in_root(root, cfg["glossary"], suite_file).is_file():
         raise GoldenError(suite_file, doc.line_of(("glossary",)), f"glossary file not found: {cfg['glossary']}")
     sets = tuple(load_system(suite.goldens_dir))
-    return Suite(system=suite.system, dir=suite.dir, root=root, config=cfg, sets=sets)
+    from conformance.suiteconfig import suite_problems
+
+    errors, warnings = suite_problems(doc, [c for s in sets for c in s.cases])
+    if errors:
+        raise errors[0]
+    return Suite(system=suite.system, dir=suite.dir, root=root, config=cfg, sets=sets,
+                 warnings=tuple(str(w) for w in warnings))
 
 
 def discover_suites(paths: list[Path]) -> list[Path]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas  # noqa: F401 - imported once, before any in-process pytester run: see below
 import pytest
 import yaml
 from hypothesis import settings

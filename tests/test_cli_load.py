@@ -17,7 +17,7 @@ load:
   max_tokens: 8
   stages: [{users: 2, spawn_rate: 2, duration_s: 2}]
   gates: {max_error_rate: 0.0}
-  quality: {sample: 2, seed: 3, max_drop: 0.0}
+  quality: {sample: 12, seed: 3, max_drop: 0.0}
 """
 RIGHT, DRIFTED = Behaviour(text="甲方支付定金五万元。"), Behaviour(text="甲方支付订金五万元。")
 
@@ -40,7 +40,8 @@ def test_standalone_load_checks_quality_against_at_rest_answers(tmp_path: Path, 
         at_rest = [r for r in new.requests if r.path.endswith("/chat/completions") and r.body.get("max_tokens") == 6]
     out = capsys.readouterr().out
     assert code == 1, out
-    assert "quality stage1 (candidate): 2 of" in out and "✗ demo.load.stage1.quality_drop" in out
+    # 12 drifted samples against the baseline's steady ones: enough to show the drop is the candidate's
+    assert "quality stage1 (candidate): 12 of" in out and "✗ demo.load.stage1.quality_drop" in out
     assert "demo.load.stage1.error_rate" in out  # judged too (its verdict is not what this test is about)
     quality = json.loads((tmp_path / "out" / "quality.json").read_text())
     sampled = {s["case_id"] for q in quality["stages"] for s in q["samples"] if q["role"] == "candidate"}

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance import runstore
-from conformance.endpoints.base import Attempt, Response
 from conformance.redact import MASK, Redactor
+from conformance.response import Attempt, Response
 from conformance.runstore import RunStore, new_run_id
 
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,8 +23,7 @@ def root(tmp_path: Path) -> Path:
 def test_new_system_creates_files_that_lint_and_load(root: Path) -> None:
     created = new_system(root, "ticket_routing", "@crm-platform")
     rel = sorted(str(p.relative_to(root)) for p in created)
-    assert rel == ["goldens/ticket_routing/ticket_routing.yaml", "suites/ticket_routing/suite.yaml",
-                   "suites/ticket_routing/test_ticket_routing.py"]
+    assert rel == ["goldens/ticket_routing/ticket_routing.yaml", "suites/ticket_routing/suite.yaml"]
     report = lint_paths([root / "goldens", root / "suites"], root)
     assert report.errors == [] and report.warnings == []
     assert (report.sets, report.cases) == (1, 2)
@@ -41,15 +38,10 @@ def test_new_system_creates_files_that_lint_and_load(root: Path) -> None:
     assert all(lint_pii(s) == [] for s in load_system(root / "goldens" / "ticket_routing"))
 
 
-def test_the_generated_test_module_compiles_and_passes_ruff(root: Path) -> None:
-    new_system(root, "kb_qa", "@kb-team @acme/search")
-    module = root / "suites/kb_qa/test_kb_qa.py"
-    compile(module.read_text(encoding="utf-8"), str(module), "exec")
-    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--line-length", "120",
-                           "--select", "E,F,W,I,UP,B", str(module)], capture_output=True, text=True, check=False)
-    if "No module named ruff" in ruff.stderr:
-        pytest.skip("ruff is not installed")
-    assert ruff.returncode == 0, ruff.stdout + ruff.stderr
+def test_a_suite_needs_no_python(root: Path) -> None:
+    created = new_system(root, "kb_qa", "@kb-team @acme/search")
+    assert sorted(p.relative_to(root).as_posix() for p in created) == ["goldens/kb_qa/kb_qa.yaml",
+                                                                        "suites/kb_qa/suite.yaml"]
 
 
 def test_the_generated_suite_collects_under_the_plugin(pytester: pytest.Pytester) -> None:
@@ -58,7 +50,8 @@ def test_the_generated_suite_collects_under_the_plugin(pytester: pytest.Pytester
     new_system(pytester.path, "sentiment", "@cx-analytics")
     result = pytester.runpytest_subprocess("suites/sentiment", "--no-preflight", "--no-local-start",
                                            "--collect-only", "-q")
-    result.stdout.fnmatch_lines(["*test_answered?example-zh?*", "*test_answered?example-en?*", "*3 tests collected*"])
+    result.stdout.fnmatch_lines(["*answered?example-zh?*", "*phrases?example-zh?*", "*answered?example-en?*",
+                                 "*gates*", "*5 tests collected*"])
 
 
 def test_refuses_to_overwrite_anything(root: Path) -> None:

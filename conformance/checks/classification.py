@@ -39,6 +39,7 @@ from typing import Any
 import pandas as pd
 
 from conformance.checks.glossary import fold_with_offsets
+from conformance.checks.params import gate_params, number, rate
 from conformance.checks.result import CheckResult, Finding
 from conformance.checks.stats import (
     cohens_kappa,
@@ -47,7 +48,7 @@ from conformance.checks.stats import (
     paired_difference_interval,
     wilson_interval,
 )
-from conformance.gates import GateResult, compare
+from conformance.gates import GateResult, compare, rate_gate
 
 __all__ = [
     "INVALID",
@@ -64,8 +65,6 @@ __all__ = [
 ]
 
 INVALID = "<invalid>"
-GATE_KEYS = frozenset({"min_agreement", "min_kappa", "min_accuracy", "noninferiority_margin",
-                       "max_noise_excess", "critical_flips", "max_perturbation_excess", "min_n"})
 _LATIN = "a-z0-9\u00c0-\u024f"
 _THINK_CLOSE = re.compile(r"</think\s*>", re.IGNORECASE)
 _THINK_OPEN = re.compile(r"<think\s*>", re.IGNORECASE)
@@ -335,17 +334,16 @@ def _paired_excess(rows: Sequence[LabelRow], new: tuple[str, str],
 
 
 def _noninferiority_gate(suite: str, rows: Sequence[LabelRow], margin: float, min_n: int) -> GateResult:
+    """Candidate − baseline accuracy on the gold rows, paired (Newcombe): not worse than −margin."""
     gold = [r for r in rows if r.gold is not None]
     ni = noninferiority([r.candidate == r.gold for r in gold], [r.baseline == r.gold for r in gold], margin)
     if not ni.n:
         return compare(suite, "classification.noninferiority", None, -margin, ">=", 0,
                        message="no gold labels: non-inferiority needs expect.label")
-    gate = compare(suite, "classification.noninferiority", ni.interval[0], -margin, ">=", ni.n,
-                   interval=ni.interval, min_n=min_n,
-                   message="lower 95% bound of candidate − baseline accuracy; " + ni.describe())
-    if gate.verdict == "fail" and ni.conclusion == "inconclusive":
-        return replace(gate, verdict="insufficient", message=f"{gate.message} — {ni.n} cases cannot show "
-                                                             f"non-inferiority within {margin:g}")
+    gate = compare(suite, "classification.noninferiority", ni.difference, -margin, ">=", ni.n,
+                   interval=ni.interval, min_n=min_n, message=ni.describe(), zero_tolerance=False)
+    if gate.verdict == "insufficient" and ni.n >= min_n:
+        return replace(gate, message=f"{gate.message} — {ni.n} cases cannot show non-inferiority within {margin:g}")
     return gate
 
 
@@ -354,23 +352,22 @@ def _noise_gate(suite: str, rows: Sequence[LabelRow], stats: ClassificationStats
     floor = stats.noise_floor()
     if floor is None:
         return compare(suite, "classification.noise_excess", None, limit, "<=", 0,
-                       message="no self-replay labels: the noise floor is unknown")
+                       message="no self-replay labels: the noise floor is unknown (noise_floor: {repeats: 2})")
     side = floor[0]
     diff, ci, n, k_cross, k_self = _paired_excess(rows, ("baseline", "candidate"), (side, f"{side}_repeat"))
     return compare(suite, "classification.noise_excess", diff, limit, "<=", n, interval=ci, min_n=min_n,
                    message=f"baseline↔candidate disagreement {k_cross}/{n} vs {side} self-disagreement "
-                           f"{k_self}/{n} (paired Newcombe CI of the excess)")
+                           f"{k_self}/{n} (paired Newcombe CI of the excess)", zero_tolerance=False)
 
 
-def _critical_gate(suite: str, rows: Sequence[LabelRow], flips: Sequence[Flip], raw: Any,
+def _critical_gate(suite: str, rows: Sequence[LabelRow], flips: Sequence[Flip], specs: Sequence[Mapping[str, str]],
                    min_n: int) -> GateResult:
-    name = "classification.critical_flips"
-    if not isinstance(raw, list) or not all(isinstance(c, Mapping) and set(c) == {"from", "to"}
-                                            and all(isinstance(v, str) for v in c.values()) for c in raw):
-        return GateResult(suite, name, None, 0.0, "<=", 0, "error",
-                          message="critical_flips must be a list of {from: LABEL, to: LABEL or '*'}")
-    hits = [f for f in flips if any(_is_critical(s, f.source, f.target) for s in raw)]
-    exposed = sum(1 for r in rows if any(r.baseline == s["from"] for s in raw))
+    """Zero tolerance: any critical flip (baseline ``from`` → candidate ``to``) is a regression, whatever the rates
+    — unless the baseline flips the same way against its own repeat (then the baseline is too noisy to judge)."""
+    hits = [f for f in flips if any(_is_critical(s, f.source, f.target) for s in specs)]
+    exposed = sum(1 for r in rows if any(r.baseline == s["from"] for s in specs))
+    noise = [r.case_id for r in rows if r.baseline_repeat is not None
+             and any(_is_critical(s, r.baseline, r.baseline_repeat) for s in specs)]
     if hits:
         msg = ", ".join(f"{f.case_id} ({f.source}→{f.target})" for f in hits)
     elif exposed:
@@ -378,41 +375,67 @@ def _critical_gate(suite: str, rows: Sequence[LabelRow], flips: Sequence[Flip], 
         msg = f"none among {exposed} exposed cases (95% upper bound on the critical-flip rate: {upper:.1%})"
     else:
         msg = "no case where the baseline gave a critical 'from' label"
+    if noise:
+        msg += f"; the baseline flips critically against its own repeat in {len(noise)} case(s): {', '.join(noise)}"
     # a critical flip fails the gate whatever the sample size; only a clean run can be "insufficient"
-    return compare(suite, name, float(len(hits)), 0.0, "<=", exposed, min_n=1 if hits else min_n, message=msg)
+    return compare(suite, "classification.critical_flips", float(len(hits)), 0.0, "<=", exposed,
+                   min_n=1 if hits else min_n, message=msg, baseline=float(len(noise)) if noise else None)
+
+
+PARAMS = gate_params("Classification: labels against the baseline's, the gold and each endpoint's own noise.", {
+    "min_agreement": rate("Lowest baseline↔candidate label agreement; the lower end of its 95% interval must "
+                          "reach it (20/20 only shows ≥ 0.84). The baseline's self-agreement stands next to it."),
+    "min_kappa": number("Lowest Cohen's κ of baseline↔candidate labels (interval-judged).", minimum=-1, maximum=1),
+    "min_accuracy": rate("Lowest candidate accuracy against the gold labels, next to the baseline's on the same "
+                         "cases."),
+    "noninferiority_margin": rate("Candidate accuracy may be at most this much below the baseline's (paired "
+                                  "95% interval)."),
+    "max_noise_excess": rate("Highest baseline↔candidate disagreement beyond the larger self-disagreement."),
+    "critical_flips": {"type": "array", "description": "Flips that are never acceptable, whatever the rates.",
+                       "items": {"type": "object", "additionalProperties": False, "required": ["from", "to"],
+                                 "properties": {"from": {"type": "string", "minLength": 1},
+                                                "to": {"type": "string", "minLength": 1,
+                                                       "description": "a label, or * for any other label"}}}},
+    "max_perturbation_excess": rate("Highest excess of candidate flips under prompt perturbation over the "
+                                    "baseline's."),
+})
 
 
 def classification_gates(suite: str, rows: Sequence[LabelRow], cfg: Mapping[str, Any] | None,
                          labels: Sequence[str] = ()) -> list[GateResult]:
-    """Suite gates from ``gates.classification`` (see the module docstring); every gate names its statistic,
-    threshold, n and interval, and the message carries the noise floors and the flipped case ids."""
+    """Suite gates from ``gates.classification`` (see the module docstring and :data:`PARAMS`); every gate names
+    its statistic, threshold, n and interval, and the message carries the noise floors and the flipped case ids.
+    Without any key, agreement is gated at 0.95 (the gate must not vanish because suite.yaml only names labels)."""
     cfg = dict(cfg or {})
-    unknown = sorted(set(cfg) - GATE_KEYS)
-    if unknown:
-        return [GateResult(suite, "classification.config", None, None, "==", 0, "error",
-                           message=f"unknown gates.classification key(s) {unknown}; "
-                                   f"allowed: {sorted(GATE_KEYS)}")]
+    if not any(k in cfg for k in PARAMS["properties"] if k != "min_n"):
+        cfg["min_agreement"] = 0.95
     min_n = int(cfg.get("min_n", 1))
     stats = classification_stats(rows, labels)
     bc = stats.pairs["baseline~candidate"]
+    bb = stats.pairs.get("baseline~baseline_repeat")
     gates: list[GateResult] = []
     if "min_agreement" in cfg:
         noise = ", ".join(f"{k} self-agreement {1 - v:.3f}" for k, v in stats.self_disagreement().items())
         flips = ", ".join(f"{s}→{t} ×{k}" for (s, t), k in bc.flip_counts().items())
         ids = ", ".join(f.case_id for f in bc.flips[:10]) + (" …" if len(bc.flips) > 10 else "")
-        msg = (noise or "no self-replay") + (f"; flips {flips} ({ids})" if bc.flips else "")
+        msg = (noise or "no self-replay (noise_floor: {repeats: 2} measures it)") + (
+            f"; flips {flips} ({ids})" if bc.flips else "")
         gates.append(compare(suite, "classification.agreement", bc.rate, float(cfg["min_agreement"]), ">=",
-                             bc.n, interval=bc.interval if bc.n else None, min_n=min_n, message=msg))
+                             bc.n, interval=bc.interval if bc.n else None, min_n=min_n, message=msg,
+                             baseline=bb.rate if bb and bb.n else None,
+                             baseline_interval=bb.interval if bb and bb.n else None, zero_tolerance=False))
     if "min_kappa" in cfg:
         msg = "" if bc.kappa is not None or not bc.n else "κ undefined: both endpoints used a single label"
         gates.append(compare(suite, "classification.kappa", bc.kappa, float(cfg["min_kappa"]), ">=", bc.n,
-                             interval=bc.kappa_interval, min_n=min_n, message=msg))
+                             interval=bc.kappa_interval, min_n=min_n, message=msg,
+                             baseline=bb.kappa if bb and bb.n else None,
+                             baseline_interval=bb.kappa_interval if bb and bb.n else None, zero_tolerance=False))
     if "min_accuracy" in cfg:
-        cg, bg = stats.pairs.get("candidate~gold"), stats.pairs.get("baseline~gold")
-        msg = f"baseline accuracy {bg.rate:.3f}" if bg and bg.n else "no gold labels"
-        gates.append(compare(suite, "classification.accuracy", cg.rate if cg else None,
-                             float(cfg["min_accuracy"]), ">=", cg.n if cg else 0,
-                             interval=cg.interval if cg and cg.n else None, min_n=min_n, message=msg))
+        gold = [r for r in rows if r.gold is not None]
+        base_ok = [r.baseline == r.gold for r in gold]
+        msg = f"baseline accuracy {sum(base_ok) / len(gold):.3f} on the same cases" if gold else "no gold labels"
+        gates.append(rate_gate(suite, "classification.accuracy", [r.candidate == r.gold for r in gold], base_ok,
+                               float(cfg["min_accuracy"]), ">=", min_n=min_n, message=msg))
     if "noninferiority_margin" in cfg:
         gates.append(_noninferiority_gate(suite, rows, float(cfg["noninferiority_margin"]), min_n))
     if "max_noise_excess" in cfg:
@@ -423,8 +446,8 @@ def classification_gates(suite: str, rows: Sequence[LabelRow], cfg: Mapping[str,
         diff, ci, n, k_c, k_b = _paired_excess(rows, ("candidate", "candidate_perturbed"),
                                                ("baseline", "baseline_perturbed"))
         msg = (f"candidate flips under perturbation {k_c}/{n}, baseline {k_b}/{n}" if n
-               else "no perturbed answers")
+               else "no perturbed answers (suite.yaml perturbation: {seed: N})")
         gates.append(compare(suite, "classification.perturbation_excess", diff if n else None,
                              float(cfg["max_perturbation_excess"]), "<=", n, interval=ci if n else None,
-                             min_n=min_n, message=msg))
+                             min_n=min_n, message=msg, zero_tolerance=False))
     return gates

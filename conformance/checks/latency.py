@@ -25,18 +25,25 @@ from typing import Any
 
 import numpy as np
 
-from conformance.checks.stats import wilson_interval
-from conformance.endpoints.base import Response
+from conformance.checks.params import integer, number, rate
+from conformance.checks.stats import (
+    BOOTSTRAP_RESAMPLES,
+    bootstrap_difference_ci,
+    bootstrap_percentile_ci,
+    bootstrap_ratio_ci,
+    percentile,
+    wilson_interval,
+)
 from conformance.gates import GateResult, compare
 from conformance.goldens.model import Case
+from conformance.response import Response
 
-#: Resamples for bootstrap intervals; 2,000 keeps the 2.5%/97.5% quantiles stable to about a percent.
-BOOTSTRAP_RESAMPLES = 2000
 _METRICS = ("ttft", "tpot", "e2el")
 _ABS_KEY = re.compile(r"^(?:(ttft|tpot|e2el)_)?p(\d{1,2})_ms$")
 _RATIO_KEY = re.compile(r"^max_(?:(ttft|tpot|e2el)_)?p(\d{1,2})_ratio$")
 #: Keys of ``gates.latency`` that configure the phase rather than name a gate.
-_SETTINGS = frozenset({"samples", "concurrency", "slo", "seed", "bootstrap_resamples", "min_slo_attainment"})
+_SETTINGS = frozenset({"samples", "concurrency", "slo", "seed", "bootstrap_resamples", "min_slo_attainment",
+                       "allow_large"})
 
 
 @dataclass(frozen=True)
@@ -74,11 +81,6 @@ def itl_gaps(token_times_ms: Sequence[float]) -> list[float]:
 def min_samples(q: float) -> int:
     """Samples needed before the ``q``-th percentile says anything beyond the maximum: P95 → 20, P99 → 100."""
     return max(1, math.ceil(1 / (1 - q / 100) - 1e-9))
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q``-th percentile (0–100) with numpy's linear interpolation; None for no values."""
-    return float(np.percentile(np.asarray(values, dtype=float), q, method="linear")) if len(values) else None
 
 
 @dataclass(frozen=True)
@@ -196,46 +198,6 @@ def latency_stats(responses: Sequence[Response]) -> LatencyStats:
     return stats_from_samples([sample_from_response(r) for r in responses])
 
 
-# ---------------------------------------------------------------------------------------------- bootstrap
-
-
-def _resampled_percentiles(values: Sequence[float], q: float, rng: np.random.Generator, n_resamples: int) -> Any:
-    arr = np.asarray(values, dtype=float)
-    out = np.empty(n_resamples)
-    step = max(1, 2_000_000 // max(1, len(arr)))  # bound memory: at most ~2M indices at once
-    for start in range(0, n_resamples, step):
-        rows = min(step, n_resamples - start)
-        idx = rng.integers(0, len(arr), size=(rows, len(arr)))
-        out[start:start + rows] = np.percentile(arr[idx], q, axis=1, method="linear")
-    return out
-
-
-def bootstrap_percentile_ci(values: Sequence[float], q: float, *, seed: int = 0,
-                            n_resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float] | None:
-    """Percentile-bootstrap 95% interval of the ``q``-th percentile; same seed, same interval."""
-    if not len(values):
-        return None
-    boots = _resampled_percentiles(values, q, np.random.default_rng(seed), n_resamples)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return (float(lo), float(hi))
-
-
-def bootstrap_ratio_ci(numerator: Sequence[float], denominator: Sequence[float], q: float, *, seed: int = 0,
-                       n_resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float] | None:
-    """95% interval of percentile(numerator) / percentile(denominator), resampling both sides independently."""
-    if not len(numerator) or not len(denominator):
-        return None
-    rng = np.random.default_rng(seed)
-    num = _resampled_percentiles(numerator, q, rng, n_resamples)
-    den = _resampled_percentiles(denominator, q, rng, n_resamples)
-    ratios = num / np.where(den > 0, den, np.nan)
-    ratios = ratios[np.isfinite(ratios)]
-    if not len(ratios):
-        return None
-    lo, hi = np.percentile(ratios, [2.5, 97.5])
-    return (float(lo), float(hi))
-
-
 # -------------------------------------------------------------------------------------------------- gates
 
 
@@ -251,14 +213,27 @@ def _join(*parts: str) -> str:
 
 
 def percentile_gate(suite: str, gate: str, samples: Sequence[Sample], metric: str, q: float, threshold: float,
-                    *, seed: int = 0, n_resamples: int = BOOTSTRAP_RESAMPLES, note: str = "") -> GateResult:
-    """Candidate ``metric`` percentile ≤ ``threshold`` ms, insufficient below :func:`min_samples`."""
+                    *, seed: int = 0, n_resamples: int = BOOTSTRAP_RESAMPLES, note: str = "",
+                    baseline: Sequence[Sample] | None = None) -> GateResult:
+    """Candidate ``metric`` percentile ≤ ``threshold`` ms, insufficient below :func:`min_samples`; the baseline's
+    percentile in the same run stands next to it (a budget both miss is ``baseline_fails``)."""
     values = metric_values(samples, metric)
     n, need = len(values), min_samples(q)
     stat = percentile(values, q)
     ci = bootstrap_percentile_ci(values, q, seed=seed, n_resamples=n_resamples) if n >= need else None
+    b_stat = b_ci = diff = None
+    b_n = 0
+    if baseline is not None:
+        b_values = metric_values(baseline, metric)
+        b_n = len(b_values)
+        b_stat = percentile(b_values, q)
+        if b_n >= need and n >= need:
+            b_ci = bootstrap_percentile_ci(b_values, q, seed=seed, n_resamples=n_resamples)
+            diff = bootstrap_difference_ci(values, b_values, q, seed=seed, n_resamples=n_resamples)
     msg = f"insufficient samples (n={n}, need ≥ {need} for P{q:g})" if n < need else ""
-    return compare(suite, gate, stat, threshold, "<=", n, interval=ci, min_n=need, message=_join(msg, note))
+    return compare(suite, gate, stat, threshold, "<=", n, interval=ci, min_n=need, message=_join(msg, note),
+                   baseline=b_stat, baseline_interval=b_ci, baseline_n=b_n, difference_interval=diff,
+                   zero_tolerance=False)
 
 
 def ratio_gate(suite: str, gate: str, baseline: Sequence[Sample], candidate: Sequence[Sample], metric: str,
@@ -272,7 +247,8 @@ def ratio_gate(suite: str, gate: str, baseline: Sequence[Sample], candidate: Seq
     ci = bootstrap_ratio_ci(c, b, q, seed=seed, n_resamples=n_resamples) if n >= need else None
     head = f"P{q:g} {metric} candidate {pc:.1f} ms / baseline {pb:.1f} ms" if pb and pc is not None else ""
     msg = f"insufficient samples (n={n}, need ≥ {need} on both sides for P{q:g})" if n < need else ""
-    return compare(suite, gate, stat, threshold, "<=", n, interval=ci, min_n=need, message=_join(msg, head, note))
+    return compare(suite, gate, stat, threshold, "<=", n, interval=ci, min_n=need, message=_join(msg, head, note),
+                   zero_tolerance=False)
 
 
 def attainment_gate(suite: str, gate: str, samples: Sequence[Sample], slo: Mapping[str, float] | None,
@@ -286,7 +262,8 @@ def attainment_gate(suite: str, gate: str, samples: Sequence[Sample], slo: Mappi
     slo_text = ", ".join(f"{k} ≤ {v:g}" for k, v in slo.items())
     msg = f"{good}/{issued} met {slo_text}" + (f" ({failed} failed)" if failed else "")
     return compare(suite, gate, good / issued if issued else None, threshold, ">=", issued,
-                   interval=wilson_interval(good, issued) if issued else None, message=msg)
+                   interval=wilson_interval(good, issued) if issued else None, message=msg,
+                   zero_tolerance=threshold == 1)
 
 
 def parse_gate_key(key: str) -> tuple[str, str, int] | None:
@@ -296,6 +273,40 @@ def parse_gate_key(key: str) -> tuple[str, str, int] | None:
         if (m := pattern.match(key)) and 0 < int(m[2]) < 100:
             return kind, m[1] or "e2el", int(m[2])
     return None
+
+
+#: Bounds a suite may not pass without ``allow_large: true`` next to them (each request costs real time).
+MAX_SAMPLES, MAX_CONCURRENCY = 5000, 256
+
+_SLO = {"type": "object", "additionalProperties": False, "minProperties": 1,
+        "description": "Per-request objectives; a request is good when it met every one and did not fail.",
+        "properties": {k: number(f"{k.removesuffix('_ms').upper()} objective in ms.", minimum=0,
+                                 exclusive_minimum=True) for k in ("ttft_ms", "tpot_ms", "e2el_ms")}}
+
+PARAMS: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "description": "The latency phase (`--latency` or the nightly profile): samples, concurrency, budgets, ratios.",
+    "properties": {
+        "samples": integer("Requests per endpoint (cases repeated round-robin). P99 needs ≥ 100.", minimum=1,
+                           default=200),
+        "concurrency": integer("Requests in flight per endpoint during the phase.", minimum=1, default=1),
+        "seed": integer("Seed of the prompt order and of the bootstrap.", minimum=0, default=0),
+        "bootstrap_resamples": integer("Bootstrap resamples for the intervals.", minimum=100, maximum=100_000,
+                                       default=BOOTSTRAP_RESAMPLES),
+        "min_slo_attainment": rate("Lowest share of issued requests that meet every `slo` objective."),
+        "slo": _SLO,
+        "allow_large": {"type": "boolean", "description": f"Allow samples > {MAX_SAMPLES} or concurrency > "
+                                                          f"{MAX_CONCURRENCY} (a warning is printed)."},
+    },
+    "patternProperties": {
+        _ABS_KEY.pattern: number("Budget in ms for that percentile of the candidate (metric defaults to e2el).",
+                                 exclusive_minimum=True),
+        _RATIO_KEY.pattern: number("Highest candidate/baseline ratio of that percentile, measured in the same run.",
+                                   exclusive_minimum=True),
+    },
+    "if": {"not": {"properties": {"allow_large": {"const": True}}, "required": ["allow_large"]}},
+    "then": {"properties": {"samples": {"maximum": MAX_SAMPLES}, "concurrency": {"maximum": MAX_CONCURRENCY}}},
+}
 
 
 def latency_gates(suite: str, baseline_responses: Sequence[Response], candidate_responses: Sequence[Response],
@@ -320,7 +331,8 @@ def latency_gates(suite: str, baseline_responses: Sequence[Response], candidate_
         gate, parsed = f"latency.{key}", parse_gate_key(key)
         if parsed is not None and parsed[0] == "abs":
             out.append(percentile_gate(suite, gate, cand.samples, parsed[1], parsed[2], float(value),
-                                       seed=seed, n_resamples=boots, note=cand_note))
+                                       seed=seed, n_resamples=boots, note=cand_note,
+                                       baseline=None if recorded else base.samples))
         elif parsed is not None:
             if recorded:
                 out.append(GateResult(suite, gate, None, float(value), "<=", 0, "insufficient", message=(

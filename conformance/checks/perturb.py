@@ -47,6 +47,15 @@ def _soft(ch: str) -> bool:
     return bool(_CJK.match(ch)) or ch.isspace() or ch in _WIDTH_SWAP
 
 
+def _in_number(chars: list[str], i: int) -> bool:
+    """Whether position ``i`` (between ``chars[i-1]`` and ``chars[i]``) is next to the point or comma inside an
+    ASCII token such as 3.5 or 1,000 — a space there would split it."""
+    def word(j: int) -> bool:
+        return 0 <= j < len(chars) and chars[j].isascii() and chars[j].isalnum()
+
+    return (chars[i - 1] in ".," and word(i) and word(i - 2)) or (chars[i] in ".," and word(i - 1) and word(i + 1))
+
+
 def perturb(text: str, seed: int, kinds: Sequence[str] = PERTURBATIONS) -> Perturbation:
     """A deterministic, meaning-preserving variant of ``text`` (same ``seed`` → same output).
 
@@ -78,7 +87,7 @@ def perturb(text: str, seed: int, kinds: Sequence[str] = PERTURBATIONS) -> Pertu
     if "whitespace" in kinds:
         out: list[str] = []
         for i, ch in enumerate(chars):
-            if i and (_soft(chars[i - 1]) or _soft(ch)) and rng.random() < 0.15:
+            if i and (_soft(chars[i - 1]) or _soft(ch)) and not _in_number(chars, i) and rng.random() < 0.15:
                 out.append(rng.choice((" ", "  ", "\u3000")))
                 applied.append("whitespace")
             out.append(ch)

@@ -9,7 +9,7 @@ Three questions, answered separately because they fail for different reasons:
    teams tuned thousands of prompts to the old model's output, and a key that silently became a string is
    what breaks their nightly batch. ``int`` vs ``float`` count as the same JSON "number".
 3. **Does *their* parser still work?** :func:`run_consumer_parser` runs the consuming team's own parsing
-   function on both outputs — the most honest compatibility test there is.
+   function (an allow-listed one: :mod:`conformance.consumers`) on both outputs.
 
 :func:`check_schema` combines 1 and 2 (plus :func:`~conformance.checks.extract.compare_envelopes`) into one
 per-case :class:`CheckResult`; :func:`schema_gates` aggregates per-case results into suite gates.
@@ -18,7 +18,6 @@ per-case :class:`CheckResult`; :func:`schema_gates` aggregates per-case results 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
@@ -28,9 +27,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
 from conformance.checks.extract import Extraction, compare_envelopes
+from conformance.checks.params import MARGIN, gate_params, rate
 from conformance.checks.result import CheckResult, Finding
-from conformance.checks.stats import wilson_interval
-from conformance.gates import GateResult, compare
+from conformance.gates import GateResult, rate_gate
 
 #: Findings that make a case fail by default: the consumer cannot use the answer as before.
 # A `<think>` block, a fence or prose the baseline never emitted breaks a consumer that calls json.loads on the
@@ -239,6 +238,7 @@ def check_schema(baseline: Extraction, candidate: Extraction, schema: Mapping[st
     return CheckResult("schema", passed=not failing, explanation=explanation, score=0.0 if failing else 1.0,
                        findings=tuple(findings),
                        details={"invalid": any(f.kind.removesuffix("_shared") in INVALID for f in findings),
+                                "baseline_invalid": baseline_invalid,
                                 "shared_expectation_failures": shared,
                                 "baseline": baseline.to_dict(), "candidate": candidate.to_dict()})
 
@@ -247,54 +247,75 @@ def _list_cases(ids: list[str], n: int = 5) -> str:
     return ", ".join(ids[:n]) + (", …" if len(ids) > n else "")
 
 
-def schema_gates(suite: str, results: Mapping[str, CheckResult], *, max_invalid_rate: float = 0.0,
-                 min_n: int = 1) -> list[GateResult]:
-    """Suite gates from per-case results keyed by case id: invalid rate, and no new type changes."""
-    n = len(results)
+PARAMS = gate_params("JSON output: invalid answers and changed field types.", {
+    "max_invalid_rate": rate("Highest share of JSON cases whose answer may be unparseable or invalid against its "
+                             "schema, judged next to the baseline's share on the same cases.", 0.0),
+    "max_type_change_rate": rate("Highest share of cases where a field changed its JSON type from the baseline's "
+                                 "answer.", 0.0),
+    "margin": MARGIN,
+})
+
+
+def schema_gates(suite: str, results: Mapping[str, CheckResult], cfg: Mapping[str, Any] | None = None,
+                 ) -> list[GateResult]:
+    """Suite gates from per-case results keyed by case id (``gates.schema``, see :data:`PARAMS`):
+    ``schema.invalid_rate`` (candidate next to baseline, paired) and ``schema.type_changes`` (share of cases with
+    a field whose type changed, named by field)."""
+    cfg = dict(cfg or {})
+    min_n = int(cfg.get("min_n", 1))
+    ids = sorted(results)
+    n = len(ids)
+
     def is_invalid(f: Finding) -> bool:  # shared or not: the gate counts every unusable candidate answer
         return f.kind.removesuffix("_shared") in INVALID
 
-    invalid = sorted(cid for cid, r in results.items() if any(is_invalid(f) for f in r.findings))
+    cand = [any(is_invalid(f) for f in results[cid].findings) for cid in ids]
+    base = [bool(results[cid].details.get("baseline_invalid")) for cid in ids]
+    invalid = [cid for cid, bad in zip(ids, cand, strict=True) if bad]
     first = {cid: next(f.message for f in results[cid].findings if is_invalid(f)) for cid in invalid}
-    rate = len(invalid) / n if n else None
-    msg = (f"{len(invalid)}/{n} cases invalid: " + "; ".join(f"{c} ({first[c]})" for c in invalid[:5])
-           + ("; …" if len(invalid) > 5 else "")) if invalid else ""
-    gates = [compare(suite, "schema.invalid_rate", rate, max_invalid_rate, "<=", n, min_n=min_n,
-                     interval=wilson_interval(len(invalid), n) if n else None, message=msg)]
+    msg = (f"{len(invalid)}/{n} cases invalid (baseline {sum(base)}/{n}): "
+           + "; ".join(f"{c} ({first[c]})" for c in invalid[:5]) + ("; …" if len(invalid) > 5 else "")
+           ) if invalid else ""
+    gates = [rate_gate(suite, "schema.invalid_rate", cand, base, float(cfg.get("max_invalid_rate", 0.0)), "<=",
+                       min_n=min_n, margin=float(cfg.get("margin", 0.0)), message=msg)]
     groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    total = 0
-    for cid in sorted(results):
+    changed: set[str] = set()
+    for cid in ids:
         for f in results[cid].findings:
             if f.kind == "type_change":
-                total += 1
+                changed.add(cid)
                 field = _INDEX.sub("[*]", f.path).removeprefix("$.").removeprefix("$") or "$"
                 key = (field, str(f.baseline), str(f.candidate))
                 if cid not in groups[key]:
                     groups[key].append(cid)
-    parts = [f"field `{field}` changed {tb} → {tc} in {len(ids)}/{n} cases: {_list_cases(ids)}"
-             for (field, tb, tc), ids in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
-    gates.append(compare(suite, "schema.type_changes", float(total) if n else None, 0.0, "<=", n, min_n=min_n,
-                         message="; ".join(parts)))
+    parts = [f"field `{field}` changed {tb} → {tc} in {len(cids)}/{n} cases: {_list_cases(cids)}"
+             for (field, tb, tc), cids in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+    gates.append(rate_gate(suite, "schema.type_changes", [cid in changed for cid in ids], None,
+                           float(cfg.get("max_type_change_rate", 0.0)), "<=", min_n=min_n,
+                           message="; ".join(parts)))
     return gates
 
 
-def load_consumer_parser(spec: str) -> Callable[[str], Any]:
-    """Import a consuming team's parser from ``"package.module:function"`` (dots allowed after the colon)."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name.strip() or not attr.strip():
-        raise ValueError(f"consumer parser {spec!r} must look like 'package.module:function'")
-    try:
-        obj: Any = importlib.import_module(module_name.strip())
-    except ImportError as exc:
-        raise ValueError(f"consumer parser {spec!r}: cannot import module {module_name!r}: {exc}") from None
-    for part in attr.strip().split("."):
-        if not hasattr(obj, part):
-            owner = getattr(obj, "__name__", repr(obj))
-            raise ValueError(f"consumer parser {spec!r}: {owner} has no attribute {part!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise ValueError(f"consumer parser {spec!r} is not callable (got {type(obj).__name__})")
-    return obj
+CONSUMER_PARAMS = gate_params("The consuming system's own parser (suite.yaml consumer_parser).", {
+    "max_failure_rate": rate("Highest share of cases where the parser raises on the candidate's answer or returns "
+                             "something else than for the baseline's.", 0.0),
+    "margin": MARGIN,
+})
+
+
+def consumer_parser_gates(suite: str, results: Mapping[str, CheckResult], cfg: Mapping[str, Any] | None = None,
+                          ) -> list[GateResult]:
+    """``consumer_parser.failure_rate``: cases where the parser breaks on the candidate, next to the cases where
+    it raises on the baseline's own answer."""
+    cfg = dict(cfg or {})
+    ids = sorted(results)
+    cand = [any(f.kind in ("parser_error", "parser_output_change") for f in results[cid].findings) for cid in ids]
+    base = [any(f.kind == "baseline_parser_error" or (f.kind == "parser_error" and f.baseline is not None)
+                for f in results[cid].findings) for cid in ids]
+    bad = [cid for cid, b in zip(ids, cand, strict=True) if b]
+    msg = f"breaks on {len(bad)}/{len(ids)} cases: {_list_cases(bad)}" if bad else ""
+    return [rate_gate(suite, "consumer_parser.failure_rate", cand, base, float(cfg.get("max_failure_rate", 0.0)),
+                      "<=", min_n=int(cfg.get("min_n", 1)), margin=float(cfg.get("margin", 0.0)), message=msg)]
 
 
 def _call(func: Callable[[str], Any], text: str) -> tuple[bool, Any]:
@@ -333,5 +354,5 @@ def run_consumer_parser(func: Callable[[str], Any], baseline_text: str, candidat
                                 candidate=_short(c_val, 400)))
     failed = any(f.kind != "baseline_parser_error" for f in findings)
     explanation = findings[0].message if findings else f"`{label}` parses both outputs the same"
-    return CheckResult("schema.consumer_parser", passed=not failed, explanation=explanation,
+    return CheckResult("consumer_parser", passed=not failed, explanation=explanation,
                        score=0.0 if failed else 1.0, findings=tuple(findings))

@@ -2,7 +2,8 @@
 
 Why a module of its own: several gates (schema invalid rate, tool-call match rate, agreement) report a
 proportion measured on a few dozen golden cases; a bare "0/20 invalid" hides how little 20 cases prove.
-Everything here is closed-form (``math.comb`` for exact binomial tails) so the harness needs no scipy.
+Everything here is closed-form (``math.comb`` for exact binomial tails) so the harness needs no scipy; the
+percentile and its bootstrap intervals (numpy) are the one percentile every gate and report uses.
 
 Choices, and why:
 
@@ -30,16 +31,24 @@ import math
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 __all__ = [
+    "BOOTSTRAP_RESAMPLES",
     "Z95",
     "NonInferiority",
+    "bootstrap_difference_ci",
+    "bootstrap_percentile_ci",
+    "bootstrap_ratio_ci",
     "cohens_kappa",
     "kappa_interval",
     "mcnemar_exact",
+    "mover_difference",
     "noninferiority",
     "paired_difference_interval",
+    "percentile",
     "wilson_interval",
 ]
 
@@ -189,3 +198,75 @@ def noninferiority(new_ok: Sequence[bool], old_ok: Sequence[bool], margin: float
         n=n, new_rate=(a + fixed) / n if n else 0.0, old_rate=(a + broken) / n if n else 0.0,
         difference=(fixed - broken) / n if n else 0.0, interval=(lo, hi), margin=margin, fixed=fixed,
         broken=broken, mcnemar_p=mcnemar_exact(fixed, broken), conclusion=conclusion)
+
+
+def mover_difference(d1: float, ci1: tuple[float, float], d2: float, ci2: tuple[float, float]
+                     ) -> tuple[float, float]:
+    """95% interval of d1 − d2 for two *independent* estimates with their own intervals (Newcombe's MOVER: the
+    distances to each bound are combined in quadrature). Used where two paired differences measured on different
+    samples are compared — e.g. the candidate's drop under load against the baseline's."""
+    d = d1 - d2
+    lower = d - math.sqrt((d1 - ci1[0]) ** 2 + (ci2[1] - d2) ** 2)
+    upper = d + math.sqrt((ci1[1] - d1) ** 2 + (d2 - ci2[0]) ** 2)
+    return (lower, upper)
+
+
+# ----------------------------------------------------------------------------------- percentiles, bootstrap
+
+#: Resamples for bootstrap intervals; 2,000 keeps the 2.5%/97.5% quantiles stable to about a percent.
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0–100) with numpy's linear interpolation; None for no values."""
+    return float(np.percentile(np.asarray(values, dtype=float), q, method="linear")) if len(values) else None
+
+
+def _resampled_percentiles(values: Sequence[float], q: float, rng: np.random.Generator, n_resamples: int) -> Any:
+    arr = np.asarray(values, dtype=float)
+    out = np.empty(n_resamples)
+    step = max(1, 2_000_000 // max(1, len(arr)))  # bound memory: at most ~2M indices at once
+    for start in range(0, n_resamples, step):
+        rows = min(step, n_resamples - start)
+        idx = rng.integers(0, len(arr), size=(rows, len(arr)))
+        out[start:start + rows] = np.percentile(arr[idx], q, axis=1, method="linear")
+    return out
+
+
+def bootstrap_percentile_ci(values: Sequence[float], q: float, *, seed: int = 0,
+                            n_resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float] | None:
+    """Percentile-bootstrap 95% interval of the ``q``-th percentile; same seed, same interval."""
+    if not len(values):
+        return None
+    boots = _resampled_percentiles(values, q, np.random.default_rng(seed), n_resamples)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return (float(lo), float(hi))
+
+
+def bootstrap_ratio_ci(numerator: Sequence[float], denominator: Sequence[float], q: float, *, seed: int = 0,
+                       n_resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float] | None:
+    """95% interval of percentile(numerator) / percentile(denominator), resampling both sides independently."""
+    if not len(numerator) or not len(denominator):
+        return None
+    rng = np.random.default_rng(seed)
+    num = _resampled_percentiles(numerator, q, rng, n_resamples)
+    den = _resampled_percentiles(denominator, q, rng, n_resamples)
+    ratios = num / np.where(den > 0, den, np.nan)
+    ratios = ratios[np.isfinite(ratios)]
+    if not len(ratios):
+        return None
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return (float(lo), float(hi))
+
+
+def bootstrap_difference_ci(numerator: Sequence[float], denominator: Sequence[float], q: float, *, seed: int = 0,
+                            n_resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float] | None:
+    """95% interval of percentile(numerator) − percentile(denominator), resampling both sides independently —
+    "is the candidate's P95 above the baseline's?" for a budget both may miss."""
+    if not len(numerator) or not len(denominator):
+        return None
+    rng = np.random.default_rng(seed)
+    diff = (_resampled_percentiles(numerator, q, rng, n_resamples)
+            - _resampled_percentiles(denominator, q, rng, n_resamples))
+    lo, hi = np.percentile(diff, [2.5, 97.5])
+    return (float(lo), float(hi))

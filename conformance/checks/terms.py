@@ -68,9 +68,10 @@ from conformance.checks.glossary import (
     validate_glossary,
 )
 from conformance.checks.normalize import strip_punct
+from conformance.checks.params import MARGIN, gate_params, rate
 from conformance.checks.result import CheckResult, Finding
 from conformance.checks.stats import wilson_interval
-from conformance.gates import GateResult, compare
+from conformance.gates import GateResult, compare, rate_gate
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -86,7 +87,6 @@ __all__ = [
     "validate_glossary",
 ]
 
-_GATE_KEYS = {"max_drift_rate", "max_expectation_failure_rate", "min_n"}
 _LATIN_WORD = re.compile(rf"[{LATIN_CHARS}]+(?:['’\-][{LATIN_CHARS}]+)*")
 _CJK_MIN_WINDOW = 4
 _CJK_MIN_TERM = 3
@@ -276,7 +276,9 @@ def term_findings(baseline_text: str | None, candidate_text: str | None, glossar
     """Per-case legal-term check (see the module docstring); never raises on model output.
 
     ``score`` is this case's drift findings per baseline glossary-term occurrence; ``details`` carries the
-    counts :func:`terms_gates` aggregates (``baseline_occurrences``, ``drift``, ``expectation_failures``).
+    counts :func:`terms_gates` aggregates (``baseline_occurrences``, ``drift``, ``expectation_failures``, and —
+    when the case has expectations — ``baseline_expectation_failures``: the same expectations on the baseline's
+    answer, the yardstick of the expectation gate).
     """
     base, cand = baseline_text or "", candidate_text or ""
     b_spans, c_spans = scan(base, glossary.pattern), scan(cand, glossary.pattern)
@@ -298,10 +300,14 @@ def term_findings(baseline_text: str | None, candidate_text: str | None, glossar
     # An expectation the baseline fails too is not a migration regression: it is reported (and the pytest layer
     # marks the case xfail with the reason) but does not fail the case.
     shared = sum(f.kind.endswith("_shared") for f in findings)
+    details: dict[str, Any] = {"glossary": bool(glossary.entries), "baseline_occurrences": occurrences,
+                               "drift": dict(sorted(drift.items())), "expectation_failures": n_expect,
+                               "shared_expectation_failures": shared}
+    if required or forbidden:
+        details["baseline_expectation_failures"] = len(_expectations(cand, base, glossary, c_spans, b_spans,
+                                                                     required, forbidden))
     return CheckResult("terms", passed=len(findings) == shared, explanation=explanation,
-                       score=sum(drift.values()) / max(1, total), findings=tuple(findings),
-                       details={"baseline_occurrences": occurrences, "drift": dict(sorted(drift.items())),
-                                "expectation_failures": n_expect, "shared_expectation_failures": shared})
+                       score=sum(drift.values()) / max(1, total), findings=tuple(findings), details=details)
 
 
 def drift_table(results: Mapping[str, CheckResult]) -> pd.DataFrame:
@@ -322,38 +328,55 @@ def drift_table(results: Mapping[str, CheckResult]) -> pd.DataFrame:
                         columns=["term", "occurrences", "drifted", "rate", "cases"])
 
 
-def terms_gates(suite: str, results: Mapping[str, CheckResult],
-                cfg: Mapping[str, Any] | None) -> list[GateResult]:
-    """Suite gates from ``gates.terms``: ``max_drift_rate`` (drift findings / baseline glossary-term
-    occurrences, Wilson 95% CI, the most drifted terms named), optionally ``max_expectation_failure_rate``
-    (share of cases failing their golden ``expect.terms``) and ``min_n``."""
+PARAMS = gate_params("Legal-term drift and the goldens' required/forbidden terms.", {
+    "max_drift_rate": rate("Highest share of the baseline's glossary-term occurrences the candidate may swap for a "
+                           "look-alike or misspell (the users' limit: 0.1%).", 0.001),
+    "max_expectation_failure_rate": rate("Highest share of cases with expect.terms the candidate may fail, "
+                                         "judged next to the baseline's share on the same cases.", 0.0),
+    "margin": MARGIN,
+})
+
+
+def terms_gates(suite: str, results: Mapping[str, CheckResult], cfg: Mapping[str, Any] | None) -> list[GateResult]:
+    """Suite gates from ``gates.terms`` (validated before the run; see :data:`PARAMS`).
+
+    ``terms.drift_rate`` (when a glossary is in use): drift findings / baseline glossary-term occurrences, Wilson
+    95% interval, the most drifted terms named; the baseline's drift against its own repeat (when
+    ``noise_floor.repeats`` ≥ 2) stands next to it. ``terms.expectation_failure_rate`` (when cases carry
+    ``expect.terms``): the share of those cases the candidate fails, next to the baseline's on the same cases.
+    """
     cfg = dict(cfg or {})
-    unknown = sorted(set(cfg) - _GATE_KEYS)
-    if unknown:
-        return [GateResult(suite, "terms.config", None, None, "==", 0, "error",
-                           message=f"unknown gates.terms key(s) {unknown}; allowed: {sorted(_GATE_KEYS)}")]
     min_n = int(cfg.get("min_n", 1))
     gates: list[GateResult] = []
-    if "max_drift_rate" in cfg:
-        table = drift_table(results)
+    glossary_results = {cid: r for cid, r in results.items() if r.details.get("glossary")}
+    table = drift_table(glossary_results)
+    if glossary_results:
         n, k = int(table["occurrences"].sum()), int(table["drifted"].sum())
-        limit = float(cfg["max_drift_rate"])
+        limit = float(cfg.get("max_drift_rate", 0.001))
         interval = wilson_interval(min(k, n), n) if n else None
         top = table[table["drifted"] > 0].head(5)
         parts = [f"{k} drifted of {n} glossary-term occurrences in {len(results)} cases"]
         if len(top):
             parts.append("most drifted: " + ", ".join(f"{r.term} ×{r.drifted} ({r.cases})"
                                                       for r in top.itertuples()))
-        if interval and k / n <= limit < interval[1]:
+        noise = [r.details["noise_drift"] for r in results.values() if "noise_drift" in r.details]
+        base = base_int = None
+        if noise and n:
+            base, base_int = min(sum(noise), n) / n, wilson_interval(min(sum(noise), n), n)
+            parts.append(f"baseline against its own repeat: {sum(noise)} drifted (noise floor)")
+        if interval and k / n <= limit < interval[1] and limit > 0:
             parts.append(f"{n} occurrences only bound the rate below {interval[1]:.2%} — "
                          f"too few to demonstrate ≤ {limit:.2%}")
         gates.append(compare(suite, "terms.drift_rate", k / n if n else None, limit, "<=", n, min_n=min_n,
-                             interval=interval, message="; ".join(parts) if n >= min_n else ""))
-    if "max_expectation_failure_rate" in cfg:
-        failed = sorted(cid for cid, r in results.items() if r.details.get("expectation_failures"))
-        m = len(results)
+                             interval=interval, baseline=base, baseline_interval=base_int,
+                             message="; ".join(parts) if n >= min_n else ""))
+    expecting = {cid: r for cid, r in sorted(results.items()) if "baseline_expectation_failures" in r.details}
+    if expecting:
+        cand = [bool(r.details.get("expectation_failures")) for r in expecting.values()]
+        base_bad = [bool(r.details["baseline_expectation_failures"]) for r in expecting.values()]
+        failed = [cid for cid, bad in zip(expecting, cand, strict=True) if bad]
         msg = "failing: " + ", ".join(failed[:8]) + (" …" if len(failed) > 8 else "") if failed else ""
-        gates.append(compare(suite, "terms.expectation_failure_rate", len(failed) / m if m else None,
-                             float(cfg["max_expectation_failure_rate"]), "<=", m, min_n=min_n,
-                             interval=wilson_interval(len(failed), m) if m else None, message=msg))
+        gates.append(rate_gate(suite, "terms.expectation_failure_rate", cand, base_bad,
+                               float(cfg.get("max_expectation_failure_rate", 0.0)), "<=", min_n=min_n,
+                               margin=float(cfg.get("margin", 0.0)), message=msg))
     return gates

@@ -8,7 +8,7 @@ different" is not something an owner can sign off. This check turns it into numb
   next to the **noise floor** (the baseline against a repeat of itself), because a similarity is only
   alarming relative to how much the baseline varies on its own;
 - the **envelope** (:mod:`conformance.checks.envelope`): length ratio, a Chinese ↔ non-Chinese language
-  switch, a new refusal, Markdown structure, and the case's ``must_include`` / ``must_not_include`` phrases.
+  switch, a new refusal, Markdown structure (required/forbidden phrases are :mod:`conformance.checks.phrases`).
 
 Multi-turn cases need nothing special: the response *is* the final assistant turn (earlier turns are part of
 the prompt), so ``baseline`` and ``candidate`` are simply the two final turns' text.
@@ -29,11 +29,9 @@ Thresholds live in ``suite.yaml`` under ``gates.text`` and are read by :meth:`Te
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
-
-import numpy as np
 
 from conformance.checks.envelope import (
     CJK_HIGH,
@@ -41,25 +39,22 @@ from conformance.checks.envelope import (
     DEFAULT_REFUSAL_PHRASES,
     REFUSAL_WINDOW,
     Envelope,
-    contains_phrase,
     describe,
     language_switched,
     length_ratio,
-    missing_phrases,
-    present_phrases,
     structure_changes,
 )
+from conformance.checks.params import gate_params, integer, number, rate
 from conformance.checks.result import CheckResult, Finding
 from conformance.checks.similarity import METRICS, Metric, compare_texts, noise_floor
-from conformance.checks.stats import wilson_interval
+from conformance.checks.stats import bootstrap_percentile_ci, percentile, wilson_interval
 from conformance.gates import GateResult, compare
 
 #: Findings that fail a case by default: each means the consuming team's users see a different product.
 #: ``structure_change``, ``length_change`` and ``similarity_drop`` are reported but gated only when a suite
 #: asks (``fail_on``): models legitimately vary in list length and wording, and the suite gates already
 #: watch similarity in aggregate.
-DEFAULT_FAIL_ON: frozenset[str] = frozenset(
-    {"language_switch", "refusal", "missing_phrase", "forbidden_phrase"})
+DEFAULT_FAIL_ON: frozenset[str] = frozenset({"language_switch", "refusal"})
 
 _LANG = {"cjk": "Chinese (CJK)", "non_cjk": "a non-CJK language (e.g. English)"}
 
@@ -76,8 +71,6 @@ class TextConfig:
     max_cer_increase: float = 0.01
     max_refusal_increase: float = 0.0
     max_language_switches: int = 0
-    max_missing_phrases: int = 0
-    max_forbidden_phrases: int = 0
     refusal_phrases: tuple[str, ...] = DEFAULT_REFUSAL_PHRASES
     refusal_window: int = REFUSAL_WINDOW
     cjk_high: float = CJK_HIGH
@@ -141,33 +134,13 @@ def _envelope_findings(baseline: str, candidate: str, b: Envelope, c: Envelope, 
     return out
 
 
-def _phrase_findings(baseline: str, candidate: str, must_include: tuple[str, ...],
-                     must_not_include: tuple[str, ...]) -> list[Finding]:
-    out: list[Finding] = []
-    # An expectation the baseline misses too is not a regression: kind *_shared (reported, xfail, still counted
-    # by the suite's phrase gates), so `fail_on` only fires on what the candidate broke.
-    for p in missing_phrases(candidate, must_include):
-        had = contains_phrase(baseline, p)
-        note = "the baseline had it" if had else "the baseline lacked it too"
-        out.append(Finding("missing_phrase" if had else "missing_phrase_shared",
-                           f"required phrase {p!r} missing ({note})", path="must_include", candidate=p))
-    for p in present_phrases(candidate, must_not_include):
-        had = contains_phrase(baseline, p)
-        note = "the baseline had it too" if had else "new in the candidate"
-        out.append(Finding("forbidden_phrase_shared" if had else "forbidden_phrase",
-                           f"forbidden phrase {p!r} present ({note})", path="must_not_include", candidate=p))
-    return out
-
-
 def text_drift(baseline: str, candidate: str, *, reference: str | None = None,
-               baseline_repeat: str | None = None, must_include: Sequence[str] = (),
-               must_not_include: Sequence[str] = (), config: TextConfig) -> CheckResult:
+               baseline_repeat: str | None = None, config: TextConfig) -> CheckResult:
     """The per-case free-text check: candidate vs baseline (and vs ``reference``), next to the noise floor.
 
     ``score`` is the similarity to the baseline under ``config.metric``; the case fails on any finding whose
     kind is in ``config.fail_on``. ``details`` carries every number the suite gates and the report need.
     """
-    must_include, must_not_include = tuple(must_include), tuple(must_not_include)
     norm = {"punctuation": config.punctuation, "casefold": config.casefold}
     vs_base = compare_texts(baseline, candidate, **norm)
     floor = noise_floor(baseline, baseline_repeat, **norm)
@@ -178,7 +151,6 @@ def text_drift(baseline: str, candidate: str, *, reference: str | None = None,
     ratio = length_ratio(baseline, candidate)
 
     findings = _envelope_findings(baseline, candidate, b_env, c_env, ratio, config)
-    findings += _phrase_findings(baseline, candidate, must_include, must_not_include)
     sim = vs_base.get(config.metric)
     floor_value = floor.get(config.metric) if floor is not None else 1.0
     if sim < floor_value - config.max_similarity_drop:
@@ -209,12 +181,8 @@ def text_drift(baseline: str, candidate: str, *, reference: str | None = None,
         "candidate": c_env.to_dict(),
         "language_switch": any(f.kind == "language_switch" for f in findings),
         "refusal": {"baseline": b_env.refusal is not None, "candidate": c_env.refusal is not None},
-        "must_include": list(must_include),
-        "missing": missing_phrases(candidate, must_include),
-        "baseline_missing": missing_phrases(baseline, must_include),
-        "must_not_include": list(must_not_include),
-        "forbidden": present_phrases(candidate, must_not_include),
-        "shared_expectation_failures": sum(f.kind.endswith("_shared") for f in findings),
+        "baseline_language_switch": (floor is not None and baseline_repeat is not None
+                                     and language_switched(b_env.script, describe(baseline_repeat).script)),
     }
     return CheckResult("text", passed=not failing, explanation=explanation, score=sim,
                        findings=tuple(findings), details=details)
@@ -224,14 +192,45 @@ def _ids(items: list[str], n: int = 8) -> str:
     return ", ".join(items[:n]) + (", …" if len(items) > n else "")
 
 
+PARAMS = gate_params("Free text: similarity to the baseline next to its noise floor, reference CER, language, "
+                     "refusals.", {
+    "metric": {"enum": list(METRICS), "default": "char",
+               "description": "char: character-level similarity; token_set: for prose whose sentences may be "
+                              "reordered."},
+    "punctuation": {"type": "boolean", "default": False,
+                    "description": "true: punctuation stops counting as drift (never for ASR post-processing)."},
+    "casefold": {"type": "boolean", "default": True},
+    "max_similarity_drop": rate("How far the median / p10 similarity may sit below the noise floor.", 0.05),
+    "max_median_cer": number("Absolute limit on the median CER against expect.reference; unset: the baseline's "
+                             "median CER plus max_cer_increase."),
+    "max_cer_increase": number("Highest increase of the median CER against expect.reference over the baseline's.",
+                               default=0.01),
+    "max_refusal_increase": rate("Highest share of cases that newly refuse (0: none may).", 0.0),
+    "max_language_switches": integer("Cases that may switch language (0: none may).", default=0),
+    "refusal_phrases": {"type": "array", "items": {"type": "string", "minLength": 1}},
+    "extra_refusal_phrases": {"type": "array", "items": {"type": "string", "minLength": 1}},
+    "refusal_window": integer("Characters at the start of an answer searched for a refusal.", minimum=1),
+    "cjk_high": rate("CJK share of letters at or above which an answer is Chinese."),
+    "cjk_low": rate("CJK share of letters at or below which an answer is not Chinese."),
+    "min_length_ratio": number("Shortest candidate/baseline length ratio before a length_change finding."),
+    "max_length_ratio": number("Longest candidate/baseline length ratio before a length_change finding."),
+    "fail_on": {"type": "array", "uniqueItems": True,
+                "items": {"enum": ["language_switch", "refusal", "structure_change", "length_change",
+                                   "similarity_drop", "reference_drift", "refusal_lifted"]},
+                "description": "Finding kinds that fail a case (default: language_switch, refusal)."},
+})
+
+
 def _similarity_gates(suite: str, scored: dict[str, CheckResult], cfg: TextConfig) -> list[GateResult]:
+    """Median and p10 similarity to the baseline, each with a bootstrap interval, against the noise floor (the
+    baseline against its own repeat) minus ``max_similarity_drop``."""
     metric, n = cfg.metric, len(scored)
     sims = {cid: float(r.details["similarity"][metric]) for cid, r in scored.items()}
     floors = {cid: float(r.details["noise_floor"][metric])
               for cid, r in scored.items() if r.details.get("noise_floor")}
     if floors:
-        values = np.array(list(floors.values()))
-        floor_med, floor_p10 = float(np.median(values)), float(np.percentile(values, 10, method="linear"))
+        values = list(floors.values())
+        floor_med, floor_p10 = percentile(values, 50) or 1.0, percentile(values, 10) or 1.0
         note = f"from {len(floors)}/{n} baseline repeats"
     else:
         floor_med = floor_p10 = 1.0
@@ -243,37 +242,47 @@ def _similarity_gates(suite: str, scored: dict[str, CheckResult], cfg: TextConfi
     cases = ", ".join(f"{cid} ({sims[cid]:.3f} vs floor {floors.get(cid, 1.0):.3f})" for cid in worst[:8])
     tail = (f"; {len(below)}/{n} cases {label}: " if below else f"; {label}: ") + cases
     tail += ", …" if len(worst) > 8 else ""
-    arr = np.array(list(sims.values()))
-    med = float(np.median(arr)) if n else None
-    p10 = float(np.percentile(arr, 10, method="linear")) if n else None
+    values = list(sims.values())
     gates = []
-    for gate, stat, floor in (("similarity_median", med, floor_med), ("similarity_p10", p10, floor_p10)):
-        msg = "" if stat is None else f"{metric} similarity {stat:.3f} vs noise floor {floor:.3f} ({note})"
-        msg += tail if stat is not None else ""
+    for gate, q, floor in (("similarity_median", 50, floor_med), ("similarity_p10", 10, floor_p10)):
+        stat = percentile(values, q)
+        msg = "" if stat is None else f"{metric} similarity {stat:.3f} vs noise floor {floor:.3f} ({note})" + tail
         gates.append(compare(suite, f"text.{gate}", stat, floor - cfg.max_similarity_drop, ">=", n,
-                             min_n=cfg.min_n, message=msg))
+                             interval=bootstrap_percentile_ci(values, q) if n else None, min_n=cfg.min_n,
+                             message=msg, zero_tolerance=False))
     return gates
 
 
 def _reference_gate(suite: str, scored: dict[str, CheckResult], cfg: TextConfig) -> GateResult | None:
+    """Median CER against ``expect.reference``: absolute (``max_median_cer``, the baseline's median CER next to
+    it) or relative — the median paired increase over the baseline's CER, at most ``max_cer_increase``."""
     refs = {cid: r.details["reference"] for cid, r in scored.items() if r.details.get("reference")}
     if not refs:
         if cfg.max_median_cer is None:
             return None
         return compare(suite, "text.reference_cer", None, cfg.max_median_cer, "<=", 0, min_n=cfg.min_n,
                        message="max_median_cer is set but no case has expect.reference")
-    cand = {cid: float(d["candidate"]["cer"]) for cid, d in refs.items()}
-    base = {cid: float(d["baseline"]["cer"]) for cid, d in refs.items()}
-    med_c, med_b = float(np.median(list(cand.values()))), float(np.median(list(base.values())))
-    threshold = cfg.max_median_cer if cfg.max_median_cer is not None else med_b + cfg.max_cer_increase
-    worst = sorted(cand, key=lambda cid: (-(cand[cid] - base[cid]), cid))[:5]
+    ids = sorted(refs)
+    cand = [float(refs[cid]["candidate"]["cer"]) for cid in ids]
+    base = [float(refs[cid]["baseline"]["cer"]) for cid in ids]
+    med_c, med_b = percentile(cand, 50), percentile(base, 50)
+    worst = sorted(ids, key=lambda cid: (-(refs[cid]["candidate"]["cer"] - refs[cid]["baseline"]["cer"]), cid))[:5]
     msg = (f"median CER vs reference {med_c:.3f} (baseline {med_b:.3f}); largest increases: "
-           + ", ".join(f"{cid} ({base[cid]:.3f} → {cand[cid]:.3f})" for cid in worst))
-    return compare(suite, "text.reference_cer", med_c, threshold, "<=", len(refs), min_n=cfg.min_n,
-                   message=msg)
+           + ", ".join(f"{cid} ({refs[cid]['baseline']['cer']:.3f} → {refs[cid]['candidate']['cer']:.3f})"
+                       for cid in worst))
+    if cfg.max_median_cer is not None:
+        return compare(suite, "text.reference_cer", med_c, cfg.max_median_cer, "<=", len(ids), min_n=cfg.min_n,
+                       interval=bootstrap_percentile_ci(cand, 50), baseline=med_b,
+                       baseline_interval=bootstrap_percentile_ci(base, 50), message=msg, zero_tolerance=False)
+    increase = [c - b for c, b in zip(cand, base, strict=True)]
+    return compare(suite, "text.reference_cer_increase", percentile(increase, 50), cfg.max_cer_increase, "<=",
+                   len(ids), min_n=cfg.min_n, interval=bootstrap_percentile_ci(increase, 50), message=msg,
+                   zero_tolerance=False)
 
 
 def _envelope_gates(suite: str, scored: dict[str, CheckResult], cfg: TextConfig) -> list[GateResult]:
+    """New refusals (share of cases, paired: a refusal lifted elsewhere cannot hide a new one) and language
+    switches, each next to what the baseline does against its own repeat where measured."""
     n = len(scored)
     refuse_b = [cid for cid, r in scored.items() if r.details["refusal"]["baseline"]]
     refuse_c = [cid for cid, r in scored.items() if r.details["refusal"]["candidate"]]
@@ -286,35 +295,23 @@ def _envelope_gates(suite: str, scored: dict[str, CheckResult], cfg: TextConfig)
                      "<=", n, min_n=cfg.min_n, interval=wilson_interval(len(new), n) if n else None,
                      message=msg)]
     switched = [cid for cid, r in scored.items() if r.details["language_switch"]]
+    noisy = [cid for cid, r in scored.items() if r.details.get("baseline_language_switch")]
     names = [f"{cid} (CJK share {scored[cid].details['baseline']['cjk_share']:.2f} → "
              f"{scored[cid].details['candidate']['cjk_share']:.2f})" for cid in switched]
+    msg = f"{len(switched)}/{n} cases switched language: {_ids(names)}" if switched else ""
+    if noisy:
+        msg += f"; the baseline switches against its own repeat in {len(noisy)}/{n}"
     gates.append(compare(suite, "text.language_switches", float(len(switched)) if n else None,
-                         float(cfg.max_language_switches), "<=", n, min_n=cfg.min_n,
-                         message=f"{len(switched)}/{n} cases switched language: {_ids(names)}"
-                         if switched else ""))
-    phrase_gates = (
-        ("must_include", "missing", "missing_phrases", cfg.max_missing_phrases, "missing"),
-        ("must_not_include", "forbidden", "forbidden_phrases", cfg.max_forbidden_phrases, "present"),
-    )
-    for key, listed, gate, limit, verb in phrase_gates:
-        having = {cid: r for cid, r in scored.items() if r.details.get(key)}
-        if not having:
-            continue
-        hits = {cid: r.details[listed] for cid, r in having.items() if r.details[listed]}
-        total = sum(len(v) for v in hits.values())
-        named = _ids([f"{cid} ({', '.join(repr(p) for p in v)})" for cid, v in hits.items()])
-        msg = f"{total} phrase(s) {verb} in {len(hits)}/{len(having)} cases: {named}" if hits else ""
-        gates.append(compare(suite, f"text.{gate}", float(total), float(limit), "<=", len(having),
-                             min_n=cfg.min_n, message=msg))
+                         float(cfg.max_language_switches), "<=", n, min_n=cfg.min_n, message=msg,
+                         baseline=float(len(noisy)) if noisy else None))
     return gates
 
 
 def text_gates(suite: str, results: Mapping[str, CheckResult], cfg: TextConfig) -> list[GateResult]:
     """Suite gates from :func:`text_drift` results keyed by case id.
 
-    Always: median and p10 similarity vs the noise floor, the share of cases that newly refuse (Wilson 95%
-    CI; paired, so a refusal lifted elsewhere cannot hide a new one), language switches. When cases carry
-    them: CER vs reference, missing required and present forbidden phrases. Results without text details
+    Always: median and p10 similarity vs the noise floor, the share of cases that newly refuse, language
+    switches. When cases carry ``expect.reference``: the CER against it. Results without text details
     (a case whose request failed) are left out of every denominator.
     """
     scored = {cid: r for cid, r in sorted(results.items()) if "similarity" in r.details}

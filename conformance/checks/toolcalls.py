@@ -40,9 +40,9 @@ from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 
+from conformance.checks.params import MARGIN, gate_params, rate
 from conformance.checks.result import CheckResult, Finding
 from conformance.checks.schema import Schema, json_path, resolve_branches
-from conformance.checks.stats import wilson_interval
 from conformance.checks.toolcall_parse import (
     FATAL,
     Defect,
@@ -61,7 +61,7 @@ from conformance.checks.toolcall_parse import (
     tool_schemas,
     value_type,
 )
-from conformance.gates import GateResult, compare
+from conformance.gates import GateResult, rate_gate
 
 __all__ = [
     "FATAL", "Defect", "ParseResult", "Tier", "ToolCall", "ToolCallStream", "canonical_json",
@@ -372,16 +372,31 @@ def compare_tool_calls(baseline: ParseResult, candidate: ParseResult, *,
                        findings=findings, details=details)
 
 
-def tool_call_gate(suite: str, results: Mapping[str, CheckResult], *, min_match_rate: float = 1.0,
-                   min_n: int = 1) -> GateResult:
-    """Suite gate on the match rate (Wilson 95% CI); format regressions and mismatches are named by case id."""
+PARAMS = gate_params("Tool calls: the share of tool cases whose calls match the golden (else the baseline's).", {
+    "min_match_rate": rate("Lowest share of tool cases whose calls may match, judged next to the baseline's share "
+                           "on the same cases (against the golden's expected calls).", 1.0),
+    "tier": {"enum": ["strict", "lenient"], "default": "strict",
+             "description": "strict: values and JSON types must be equal (a typed consumer); lenient: integral "
+                            "floats, numeric/boolean strings and schema defaults are normalised first."},
+    "margin": MARGIN,
+})
+
+
+def tool_call_gate(suite: str, results: Mapping[str, CheckResult], cfg: Mapping[str, Any] | None = None,
+                   ) -> GateResult:
+    """``tool_calls.match_rate`` (see :data:`PARAMS`): a case matches when its calls match the reference with no
+    format regression; the baseline's own match against the golden stands next to it (``details
+    ["baseline_match"]``, True where the baseline is the reference). Format regressions and mismatches are named by
+    case id."""
+    cfg = dict(cfg or {})
     scored = {cid: r for cid, r in sorted(results.items()) if r.score is not None}
     n = len(scored)
-    k = sum(1 for r in scored.values() if r.score is not None and r.score >= 1.0)
     fmt = {cid: sorted({f.path for f in r.findings if f.kind in _FAILING_FORMAT}) for cid, r in scored.items()}
     fmt = {cid: names for cid, names in fmt.items() if names}
     env = {cid: sorted({f.kind for f in r.findings if f.kind in ENVELOPE_KINDS}) for cid, r in scored.items()}
     env = {cid: kinds for cid, kinds in env.items() if kinds}
+    cand = [(r.score or 0.0) >= 1.0 and cid not in fmt for cid, r in scored.items()]
+    base = [bool(r.details.get("baseline_match", True)) for r in scored.values()]
     missed = [cid for cid, r in scored.items() if (r.score or 0.0) < 1.0]
     parts = []
     if fmt:
@@ -393,5 +408,6 @@ def tool_call_gate(suite: str, results: Mapping[str, CheckResult], *, min_match_
     if env:
         parts.append(f"envelope changes in {len(env)}/{n} cases: "
                      + ", ".join(f"{cid} ({', '.join(kinds)})" for cid, kinds in list(env.items())[:8]))
-    return compare(suite, "tool_calls.match_rate", k / n if n else None, min_match_rate, ">=", n, min_n=min_n,
-                   interval=wilson_interval(k, n) if n else None, message="; ".join(parts))
+    return rate_gate(suite, "tool_calls.match_rate", cand, base, float(cfg.get("min_match_rate", 1.0)), ">=",
+                     min_n=int(cfg.get("min_n", 1)), margin=float(cfg.get("margin", 0.0)),
+                     message="; ".join(parts))

@@ -28,6 +28,7 @@ class EndpointConfig:
     name: str
     base_url: str
     model: str
+    kind: str = "openai"
     api_key_env: str | None = None
     timeout_s: float = 120.0
     connect_timeout_s: float = 5.0

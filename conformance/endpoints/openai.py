@@ -31,10 +31,11 @@ from typing import Any
 
 import openai
 
-from conformance.endpoints.base import RETRYABLE, Attempt, Response, classify_status, new_response
 from conformance.endpoints.config import EndpointConfig
 from conformance.goldens.model import Case
 from conformance.redact import Redactor
+from conformance.response import RETRYABLE, Attempt, Response, classify_status, new_response
+from conformance.stream import ToolCalls, stream_fault
 
 # Request fields the SDK accepts as keyword arguments; anything else travels in ``extra_body``.
 _SDK_FIELDS = frozenset({
@@ -220,7 +221,7 @@ class OpenAIEndpoint:
         (also when the stream breaks, so a partial answer is kept): it runs for every chunk of every answer."""
         content: list[str] = []
         reasoning: list[str] = []
-        calls: dict[int, dict[str, Any]] = {}
+        calls = ToolCalls()
         saw_choice = False
         n = 0
         first: float | None = None  # monotonic time of the first chunk, the first and the last token-bearing one
@@ -253,7 +254,8 @@ class OpenAIEndpoint:
                                 token = True
                         if delta.tool_calls:
                             for tc in delta.tool_calls:
-                                _merge_tool_delta(calls, tc)
+                                fn = tc.function
+                                calls.add(tc.index, tc.id, fn.name if fn else None, fn.arguments if fn else None)
                             token = True
                     if choice.finish_reason:
                         finish = choice.finish_reason
@@ -277,25 +279,10 @@ class OpenAIEndpoint:
                 resp.e2e_ms = (last_token - t0) * 1000
             resp.text = "".join(content) if content or saw_choice else None
             resp.reasoning = "".join(reasoning) or None
-            resp.tool_calls = [calls[i] for i in sorted(calls)]
-        if not saw_choice:
-            raise _Fault("bad_response", "stream carried no choices", resp.status)
-        if resp.finish_reason is None:
-            raise _Fault("truncated_stream", f"stream ended without finish_reason after {resp.n_chunks} chunks",
-                         resp.status)
-
-
-def _merge_tool_delta(calls: dict[int, dict[str, Any]], tc: Any) -> None:
-    idx = tc.index if tc.index is not None else len(calls)
-    slot = calls.setdefault(idx, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
-    if tc.id:
-        slot["id"] = tc.id
-    fn = tc.function
-    if fn is not None:
-        if fn.name:
-            slot["function"]["name"] += fn.name
-        if fn.arguments:
-            slot["function"]["arguments"] += fn.arguments
+            resp.tool_calls = calls.calls()
+        fault = stream_fault(saw_choice=saw_choice, finish_reason=resp.finish_reason, n_events=resp.n_chunks)
+        if fault is not None:
+            raise _Fault(fault[0], fault[1], resp.status)
 
 
 def _read_completion(completion: Any, resp: Response, t0: float) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 
 from conformance.errors import ConformanceError, GoldenError
-from conformance.goldens.loader import NON_SET_FILES, build_set, is_set_file, schema_errors
+from conformance.goldens.loader import NON_SET_FILES, build_set, is_set_file, schema_errors, set_files
 from conformance.goldens.model import Case, GoldenSet
 from conformance.goldens.pii import lint_pii
 from conformance.goldens.yamlsource import YamlDoc, paused_gc, read_yaml
@@ -178,6 +178,11 @@ def lint_suite_file(path: Path, root: Path, report: LintReport) -> None:
     data: dict[str, Any] = doc.data
     if data.get("require_gold"):
         _lint_require_gold(path, root, data, report)
+    from conformance.suiteconfig import suite_problems
+
+    errors, warnings = suite_problems(doc, _suite_cases(root, data))
+    report.errors.extend(errors)
+    report.warnings.extend(warnings)
     for key in ("goldens", "glossary"):
         if key in data:
             target = inside(root, data[key])
@@ -186,6 +191,22 @@ def lint_suite_file(path: Path, root: Path, report: LintReport) -> None:
                                                  "repository"))
             elif not target.exists():
                 report.errors.append(GoldenError(path, doc.line_of((key,)), f"{key} not found: {data[key]}"))
+
+
+def _suite_cases(root: Path, data: dict[str, Any]) -> list[Case]:
+    """The cases of the suite's golden folder that load (broken sets are reported where they are linted)."""
+    goldens = inside(root, data.get("goldens", f"goldens/{data['system']}"))
+    if goldens is None or not goldens.is_dir():
+        return []
+    out: list[Case] = []
+    for p in set_files(goldens):
+        try:
+            doc = read_yaml(p)
+        except GoldenError:
+            continue
+        if not doc.duplicates and not schema_errors(doc, "golden-set.schema.json"):
+            out.extend(build_set(doc, goldens.name).cases)
+    return out
 
 
 def _lint_require_gold(path: Path, root: Path, data: dict[str, Any], report: LintReport) -> None:

@@ -7,6 +7,8 @@ blocks but collects every problem instead of stopping at the first.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterable, Iterator
 from functools import cache
 from importlib import resources
@@ -69,7 +71,9 @@ def schema_errors(doc: YamlDoc, schema_name: str) -> list[GoldenError]:
     digest = validcache.key(doc.data, schema_name, packaged_schema(schema_name))
     if digest is not None and validcache.known(digest):
         return []
-    out = []
+    out = [GoldenError(doc.path, doc.line_of(where), f"{'.'.join(map(str, where)) or '(document)'}: {value!r} is "
+                       "not a finite number (NaN and infinities are not allowed)")
+           for where, value in nonfinite(doc.data)]
     for err in _validator(schema_name).iter_errors(doc.data):
         where = tuple(err.absolute_path)
         extra = _extra_keys(err)
@@ -84,15 +88,33 @@ def schema_errors(doc: YamlDoc, schema_name: str) -> list[GoldenError]:
     return out
 
 
+def nonfinite(data: Any, where: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], float]]:
+    """Paths of NaN/±infinity values (YAML's ``.nan``/``.inf``): JSON Schema's ``number`` accepts them and every
+    ``minimum``/``maximum`` comparison with NaN is false, so a NaN threshold would pass validation silently."""
+    if isinstance(data, float):
+        if not math.isfinite(data):
+            yield where, data
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            yield from nonfinite(v, (*where, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from nonfinite(v, (*where, i))
+
+
 def _extra_keys(err: jsonschema.ValidationError) -> list[str]:
     if err.validator != "additionalProperties" or not isinstance(err.instance, dict):
         return []
     known = set(err.schema.get("properties", {}))
-    return [k for k in err.instance if k not in known and isinstance(k, str)]
+    patterns = [re.compile(p) for p in err.schema.get("patternProperties", {})]
+    return [k for k in err.instance if k not in known and isinstance(k, str)
+            and not any(p.search(k) for p in patterns)]
 
 
 def _unknown_key(err: jsonschema.ValidationError, where: tuple[Any, ...], key: str) -> str:
     known = sorted(err.schema.get("properties", {}))
+    if err.schema.get("patternProperties"):
+        known += [f"/{p}/" for p in err.schema["patternProperties"]]
     candidates = {k: k for k in known}
     if "expect" in known:  # a case-level `label:` most likely belongs under `expect:`
         expect_keys = packaged_schema("golden-set.schema.json")["$defs"]["expect"]["properties"]
@@ -106,6 +128,10 @@ def _unknown_key(err: jsonschema.ValidationError, where: tuple[Any, ...], key: s
 
 def _humanise(err: jsonschema.ValidationError, where: tuple[Any, ...]) -> str:
     dotted = ".".join(str(p) for p in where) or "(document)"
+    if where == ("consumer_parser",):
+        from conformance.consumers import parser_problem
+
+        return f"{dotted}: {parser_problem(err.instance)}"
     if err.validator == "oneOf" and isinstance(err.instance, dict) and "id" in err.instance:
         return f"{dotted}: a case needs exactly one of `messages` or `prompt`"
     if err.validator == "minItems" and where and where[-1] == "cases":

@@ -19,6 +19,7 @@ with the same seeded schedule and prompt order from the same machine, is the fai
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,12 +40,24 @@ _ABSOLUTE = frozenset({"max_error_rate", "min_slo_attainment"})
 _RELATIVE = frozenset({"min_throughput_ratio"})
 
 
-def _error_rate(suite: str, gate: str, stage: StageStats, threshold: float) -> GateResult:
+def _error_rate(suite: str, gate: str, stage: StageStats, threshold: float,
+                base: StageStats | None = None) -> GateResult:
+    """The candidate's failed share of the stage's requests, next to the baseline's under the same schedule; the
+    failures by class travel as ``faults`` (an outage is infrastructure, not a regression)."""
     n, failed = stage.requests, stage.requests - stage.ok
     detail = ", ".join(f"{k}×{v}" for k, v in stage.failures.items())
     msg = f"{failed}/{n} failed: {detail}" if failed else ""
+    faults = {"candidate": dict(stage.failures)}
+    b_rate = b_int = None
+    if base is not None:
+        b_failed = base.requests - base.ok
+        faults["baseline"] = dict(base.failures)
+        if base.requests:
+            b_rate, b_int = b_failed / base.requests, wilson_interval(b_failed, base.requests)
+            msg += f"{'; ' if msg else ''}baseline {b_failed}/{base.requests} failed"
     return compare(suite, gate, stage.error_rate, threshold, "<=", n,
-                   interval=wilson_interval(failed, n) if n else None, message=msg)
+                   interval=wilson_interval(failed, n) if n else None, message=msg, baseline=b_rate,
+                   baseline_interval=b_int, faults=faults)
 
 
 def _throughput(suite: str, gate: str, base: StageStats, cand: StageStats, threshold: float) -> GateResult:
@@ -53,7 +66,8 @@ def _throughput(suite: str, gate: str, base: StageStats, cand: StageStats, thres
            f"({cand.requests} vs {base.requests} requests; tokens from {cand.tokens_source}/{base.tokens_source})")
     if stat is None:
         msg = f"the baseline produced no output tokens in this stage; {msg}"
-    return compare(suite, gate, stat, threshold, ">=", cand.requests, message=msg)
+    # one figure per stage, no sampling distribution to draw an interval from: judged on its value
+    return compare(suite, gate, stat, threshold, ">=", cand.requests, message=msg, zero_tolerance=False)
 
 
 def _capacity(suite: str, baseline: list[StageStats], candidate: list[StageStats], slo: Mapping[str, float],
@@ -65,7 +79,8 @@ def _capacity(suite: str, baseline: list[StageStats], candidate: list[StageStats
     b, c = capacity(baseline), capacity(candidate)
     n = sum(s.requests for s in candidate)
     msg = f"best goodput under SLO: candidate {c:.2f} vs baseline {b:.2f} req/s"
-    return compare(suite, "load.capacity_ratio", c / b if b > 0 else None, threshold, ">=", n, message=msg)
+    return compare(suite, "load.capacity_ratio", c / b if b > 0 else None, threshold, ">=", n, message=msg,
+                   zero_tolerance=False)
 
 
 def compare_load(baseline: LoadResult | None, candidate: LoadResult, gates_cfg: Mapping[str, Any] | None, *,
@@ -101,7 +116,7 @@ def compare_load(baseline: LoadResult | None, candidate: LoadResult, gates_cfg: 
             if relative and b is None:
                 g = _no_baseline(suite, name, key, float(value))
             elif key == "max_error_rate":
-                g = _error_rate(suite, name, c, float(value))
+                g = _error_rate(suite, name, c, float(value), b)
             elif key == "min_throughput_ratio":
                 assert b is not None
                 g = _throughput(suite, name, b, c, float(value))
@@ -109,7 +124,7 @@ def compare_load(baseline: LoadResult | None, candidate: LoadResult, gates_cfg: 
                 g = attainment_gate(suite, name, c.samples, slo, float(value))
             elif parsed is not None and parsed[0] == "abs":
                 g = percentile_gate(suite, name, c.samples, parsed[1], parsed[2], float(value), seed=seed,
-                                    n_resamples=boots)
+                                    n_resamples=boots, baseline=b.samples if b is not None else None)
             else:
                 assert parsed is not None and b is not None
                 g = ratio_gate(suite, name, b.samples, c.samples, parsed[1], parsed[2], float(value), seed=seed,
@@ -135,5 +150,4 @@ def _no_baseline(suite: str, gate: str, key: str, threshold: float) -> GateResul
 def _noted(g: GateResult, note: str) -> GateResult:
     if not note:
         return g
-    return GateResult(g.suite, g.gate, g.statistic, g.threshold, g.op, g.n, g.verdict, g.interval,
-                      f"{g.message}; {note}" if g.message else note)
+    return dataclasses.replace(g, message=f"{g.message}; {note}" if g.message else note)

@@ -33,10 +33,10 @@ from geventhttpclient.response import HTTPConnectionClosed
 from locust import FastHttpUser, constant, events, task
 
 from conformance.checks.latency import tpot_ms
-from conformance.endpoints.base import classify_status
 from conformance.load.plan import PLAN_ENV, LoadPlan, PlanRequest, prompt_order, stage_at
 from conformance.load.shapes import ArrivalClock, shape_for
 from conformance.load.sse import StreamTrace
+from conformance.response import classify_status
 
 if PLAN_ENV not in os.environ:
     raise SystemExit(f"{PLAN_ENV} is not set: run load tests through `conformance load` or conformance.load.runner")

@@ -24,24 +24,31 @@ and the suite data; returns results. No I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from conformance.checks.result import CheckResult
-from conformance.endpoints.base import Response
-from conformance.evaluate import CASE_CHECKS, CaseView, SuiteData
+from conformance.checks.stats import mover_difference, paired_difference_interval
+from conformance.evaluate import SuiteEvaluation, not_comparable
 from conformance.gates import GateResult, compare
 from conformance.goldens.model import Case
+from conformance.registry import CheckSpec, applicable
+from conformance.response import Response
+from conformance.suitedata import CaseView, SuiteData
 
 #: Keys of ``load.quality`` in suite.yaml.
 QUALITY_KEYS = frozenset({"sample", "seed", "max_drop"})
 #: Answers sampled per stage and endpoint when ``load.quality.sample`` is not given.
 DEFAULT_SAMPLE = 8
 
-Check = Callable[[SuiteData, CaseView], CheckResult | None]
+
+
+def quality_checks(data: SuiteData, case: Case) -> list[CheckSpec]:
+    """The per-case checks that judge an answer's content (every applicable one but ``answered``)."""
+    return [c for c in applicable(data, case) if c.name != "answered"]
 
 
 @dataclass(frozen=True)
@@ -230,18 +237,30 @@ def _calls(r: Response) -> list[tuple[str, str]]:
             for c in r.tool_calls]
 
 
-def _run_checks(data: SuiteData, view: CaseView, checks: Mapping[str, Check]) -> list[CheckResult]:
-    return [r for fn in checks.values() if (r := fn(data, view)) is not None]
+def _run_checks(data: SuiteData, view: CaseView) -> list[CheckResult]:
+    return [spec.run(data, view) for spec in quality_checks(data, view.case)]
+
+
+def _passed_at_rest(data: SuiteData, role: str, view: CaseView, at_rest: SuiteEvaluation | None) -> bool:
+    """The at-rest verdict of the same endpoint on the same case: the replay's own results for the candidate
+    (computed once, never again), the checks of the baseline's answer against itself for the baseline."""
+    if role == "candidate" and at_rest is not None and at_rest.view(view.case.id) is not None:
+        names = [c.name for c in quality_checks(data, view.case)]
+        got = [at_rest.results.get((view.case.id, n)) for n in names]
+        if all(r is not None for r in got):
+            return all(r.passed for r in got if r is not None)
+    return all(r.passed for r in _run_checks(data, view))
 
 
 def assess_stage(data: SuiteData, role: str, label: str, index: int, answered: int,
                  sampled: Sequence[Mapping[str, Any]], rest: Mapping[str, Mapping[str, Response]], *,
                  load_max_tokens: int | None = None, ignore_eos: bool = False,
-                 checks: Mapping[str, Check] = CASE_CHECKS) -> StageQuality:
+                 at_rest: SuiteEvaluation | None = None) -> StageQuality:
     """Check one stage's sampled answers of endpoint ``role`` (``baseline``/``candidate``).
 
     ``rest`` is the replay's ``{"baseline": {case_id: Response}, role: {…}}``: the baseline's at-rest answer is
     the reference every check compares with (as in the replay), ``rest[role]`` the same endpoint at rest.
+    ``at_rest``: the replay's evaluation, whose candidate verdicts are reused rather than computed again.
     """
     cases = {c.id: c for c in data.suite.cases}
     verdicts = []
@@ -258,33 +277,51 @@ def assess_stage(data: SuiteData, role: str, label: str, index: int, answered: i
         if rest_base is None or rest_same is None:
             verdicts.append(SampleVerdict(case.id, same, None, None, unchecked="no_reference"))
             continue
-        now = _run_checks(data, CaseView(case, rest_base, load), checks)
+        if not_comparable(CaseView(case, rest_base, rest_same)) is not None:
+            verdicts.append(SampleVerdict(case.id, same, None, None, unchecked="no_reference"))
+            continue
+        now = _run_checks(data, CaseView(case, rest_base, load))
         if not now:
             verdicts.append(SampleVerdict(case.id, same, None, None, unchecked="no_check"))
             continue
-        before = _run_checks(data, CaseView(case, rest_base, rest_same), checks)
+        before = _passed_at_rest(data, role, CaseView(case, rest_base, rest_same), at_rest)
         failed = tuple(r.check for r in now if not r.passed)
         verdicts.append(SampleVerdict(
-            case.id, same, passed=not failed, passed_at_rest=all(r.passed for r in before), failed_checks=failed,
+            case.id, same, passed=not failed, passed_at_rest=before, failed_checks=failed,
             explanation="; ".join(r.explanation for r in now if not r.passed)[:500]))
     return StageQuality(role, label, index, answered, tuple(verdicts))
 
 
 def assess_run(data: SuiteData, role: str, label: str, records: Sequence[Mapping[str, Any]], n_stages: int,
                rest: Mapping[str, Mapping[str, Response]], cfg: QualityConfig, *, load_max_tokens: int | None = None,
-               ignore_eos: bool = False, checks: Mapping[str, Check] = CASE_CHECKS) -> list[StageQuality]:
+               ignore_eos: bool = False, at_rest: SuiteEvaluation | None = None) -> list[StageQuality]:
     """Every stage of one endpoint's load run (stages with no answer included, so none goes missing)."""
     answered = _answered_by_stage(records)
     picked = _draw(answered, cfg.sample, cfg.seed)
     return [assess_stage(data, role, label, i, len(answered.get(i, ())), picked.get(i, []), rest,
-                         load_max_tokens=load_max_tokens, ignore_eos=ignore_eos, checks=checks)
+                         load_max_tokens=load_max_tokens, ignore_eos=ignore_eos, at_rest=at_rest)
             for i in range(n_stages)]
+
+
+def drop_interval(q: StageQuality) -> tuple[float, tuple[float, float]] | None:
+    """The stage's drop (conforming at rest − under load, per checked case) with its paired Newcombe interval."""
+    checked = q.checked
+    if not checked:
+        return None
+    both = sum(1 for v in checked if v.passed and v.passed_at_rest)
+    rest_only = sum(1 for v in checked if v.passed_at_rest and not v.passed)
+    load_only = sum(1 for v in checked if v.passed and not v.passed_at_rest)
+    n = len(checked)
+    return (rest_only - load_only) / n, paired_difference_interval(both, rest_only, load_only,
+                                                                   n - both - rest_only - load_only)
 
 
 def quality_gates(suite: str, candidate: Sequence[StageQuality], baseline: Sequence[StageQuality] | None,
                   cfg: QualityConfig, *, load_max_tokens: int | None = None) -> list[GateResult]:
-    """``load.stageN.quality_drop`` per stage for the candidate when ``max_drop`` is set (the baseline's drop in
-    the message, as the yardstick)."""
+    """``load.stageN.quality_drop`` per stage when ``max_drop`` is set: the candidate's drop *beyond the
+    baseline's* under the same load (a batching server answers differently under load whatever the model — the
+    baseline's drop is the yardstick, not a footnote), with a MOVER interval combining both paired intervals;
+    at most ``max_drop``. Without a baseline load run (recorded baseline), the candidate's own drop is judged."""
     if cfg.max_drop is None:
         return []
     base = {q.index: q for q in baseline or ()}
@@ -294,8 +331,11 @@ def quality_gates(suite: str, candidate: Sequence[StageQuality], baseline: Seque
         msg = (f"{q.conforming}/{n} sampled answers conform under load, {q.conforming_at_rest}/{n} of the same "
                f"cases at rest; {q.same_as_rest}/{q.compared} same text as at rest")
         b = base.get(q.index)
+        cand_drop = drop_interval(q)
+        base_drop = drop_interval(b) if b is not None else None
         if b is not None and b.drop is not None:
-            msg += f"; baseline under the same load: drop {b.drop:.3f} ({b.conforming}/{len(b.checked)} conform)"
+            msg += (f"; baseline under the same load: drop {b.drop:.3f} ({b.conforming}/{len(b.checked)} conform, "
+                    f"{b.same_as_rest}/{b.compared} same text as at rest)")
         if not n:
             if not q.sampled:
                 why = "no answer was received in this stage"
@@ -304,8 +344,19 @@ def quality_gates(suite: str, candidate: Sequence[StageQuality], baseline: Seque
                        "generated with ignore_eos): raise load.max_tokens to the goldens' cap to check them")
             else:
                 why = "no per-case check applies to the sampled cases (or no at-rest answer to compare with)"
-            msg = f"insufficient: {why}"
-        out.append(compare(suite, f"load.{q.name}.quality_drop", q.drop, cfg.max_drop, "<=", n, message=msg))
+            out.append(compare(suite, f"load.{q.name}.quality_drop", None, cfg.max_drop, "<=", 0,
+                               message=f"insufficient: {why}"))
+            continue
+        assert cand_drop is not None
+        if base_drop is not None:
+            stat = cand_drop[0] - base_drop[0]
+            interval = mover_difference(cand_drop[0], cand_drop[1], base_drop[0], base_drop[1])
+            msg = f"candidate drop {cand_drop[0]:.3f} − baseline drop {base_drop[0]:.3f}; " + msg
+        else:
+            stat, interval = cand_drop
+            msg = "no baseline load run to compare with: the candidate's own drop; " + msg
+        out.append(compare(suite, f"load.{q.name}.quality_drop", stat, cfg.max_drop, "<=", n, interval=interval,
+                           message=msg, baseline=base_drop[0] if base_drop else None, zero_tolerance=False))
     return out
 
 

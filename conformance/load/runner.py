@@ -42,9 +42,10 @@ from conformance.load.stats import LoadResult, all_stage_stats, read_records
 from conformance.load.vllm_metrics import metrics_by_stage
 
 if TYPE_CHECKING:
-    from conformance.endpoints.base import Response
-    from conformance.evaluate import SuiteData
+    from conformance.evaluate import SuiteEvaluation
+    from conformance.response import Response
     from conformance.suite import Suite
+    from conformance.suitedata import SuiteData
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 #: Keys of a suite's ``load:`` section.
@@ -307,13 +308,14 @@ def run_suite_load(suite: Suite, baseline: EndpointConfig | None, candidate: End
 
 def add_quality(run: SuiteLoad, data: SuiteData,
                 rest: Mapping[str, Mapping[str, Response]] | Callable[[set[str]], Mapping[str, Mapping[str, Response]]],
-                ) -> SuiteLoad:
+                *, at_rest: SuiteEvaluation | None = None) -> SuiteLoad:
     """Quality under load (:mod:`conformance.load.quality`): sample each stage's answers of both runs, check them
     against the replay's at-rest answers and add the per-stage results and the ``quality_drop`` gates (when
     ``load.quality.max_drop`` is set).
 
     ``rest`` is ``{"baseline": {case_id: Response}, "candidate": {…}}`` — or, for a caller that has no replay
-    (``conformance load``), a function that is given the sampled case ids and asks them at rest."""
+    (``conformance load``), a function that is given the sampled case ids and asks them at rest. ``at_rest``: the
+    replay's evaluation, whose candidate verdicts are reused (never computed a second time)."""
     cfg_all = dict(data.config.get("load") or {})
     cfg = QualityConfig.from_dict(cfg_all.get("quality"))
     if cfg.sample == 0:
@@ -325,7 +327,8 @@ def add_quality(run: SuiteLoad, data: SuiteData,
                   for sampled in sample_by_stage(recs, cfg.sample, cfg.seed).values() for rec in sampled}
         rest = rest(wanted) if wanted else {}
     max_tokens = cfg_all.get("max_tokens")
-    opts: dict[str, Any] = {"load_max_tokens": max_tokens, "ignore_eos": bool(cfg_all.get("ignore_eos", False))}
+    opts: dict[str, Any] = {"load_max_tokens": max_tokens, "ignore_eos": bool(cfg_all.get("ignore_eos", False)),
+                            "at_rest": at_rest}
     per_role = {role: assess_run(data, role, r.label, records[role], len(r.stages), rest, cfg, **opts)
                 for role, r in runs}
     gates = quality_gates(data.suite.system, per_role["candidate"], per_role.get("baseline"), cfg,

@@ -38,6 +38,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]  # the C strin
 from typing import Any
 
 from conformance.load.sse_shapes import SHAPES, ShapeTable
+from conformance.stream import ToolCalls, output_tokens, stream_fault
 
 #: Delta fields whose text is a token; the template fast path handles exactly these.
 _TEXT_KEYS = ("content", "reasoning_content", "reasoning")
@@ -70,10 +71,11 @@ class StreamTrace:
     token_us: list[int] = field(default_factory=list)
     content: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
-    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tool_calls: ToolCalls = field(default_factory=ToolCalls)
     usage: dict[str, Any] | None = None
     finish_reason: str | None = None
     done: bool = False
+    saw_choice: bool = False  # some event carried a choice (every template or shape hit does)
     error: str | None = None
     bad: str | None = None
     n_events: int = 0
@@ -147,6 +149,8 @@ class StreamTrace:
                     head, tail, sink = tpl.head, tpl.suffix, tpl.sink
                     hl, tl = len(head), len(tail)
         self.n_events += hits
+        if hits:
+            self.saw_choice = True
 
     def feed_line(self, raw: bytes | str, now: float) -> None:
         """One complete line of the body (with or without its newline); a blank line dispatches the event."""
@@ -190,6 +194,7 @@ class StreamTrace:
             except ValueError:  # not one valid string literal there: let the full parse say why
                 end = -1
             if end == len(data) - len(tpl.suffix):
+                self.saw_choice = True
                 if text:
                     tpl.sink.append(text)
                     self.token_us.append(us)
@@ -198,6 +203,8 @@ class StreamTrace:
             hit = self.shapes.match(data)
             if hit is not None:  # seen before (sse_shapes): its effect without a parse
                 shape, (text, start, end) = hit
+                if shape.choice:
+                    self.saw_choice = True
                 if shape.text_key is not None:
                     sink = self.content if shape.text_key == "content" else self.reasoning
                     if text:
@@ -257,6 +264,7 @@ class StreamTrace:
         for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict):
                 continue
+            self.saw_choice = True
             delta = choice.get("delta") or {}
             if isinstance(delta, dict):
                 if delta.get("content"):
@@ -268,20 +276,12 @@ class StreamTrace:
                     token = True
                 for tc in delta.get("tool_calls") or ():
                     if isinstance(tc, dict):
-                        self._merge_tool(tc)
+                        fn: dict[str, Any] = tc["function"] if isinstance(tc.get("function"), dict) else {}
+                        self.tool_calls.add(tc.get("index"), tc.get("id"), fn.get("name"), fn.get("arguments"))
                         token = True
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
         return token
-
-    def _merge_tool(self, tc: dict[str, Any]) -> None:
-        idx = tc["index"] if isinstance(tc.get("index"), int) else len(self.tool_calls)
-        slot = self.tool_calls.setdefault(idx, {"id": None, "type": "function",
-                                                "function": {"name": "", "arguments": ""}})
-        slot["id"] = tc.get("id") or slot["id"]
-        fn = tc.get("function") or {}
-        slot["function"]["name"] += fn.get("name") or ""
-        slot["function"]["arguments"] += fn.get("arguments") or ""
 
     # ------------------------------------------------------------------------------------------ results
 
@@ -296,17 +296,14 @@ class StreamTrace:
     @property
     def n_out(self) -> tuple[int, str]:
         """Output tokens and where the number came from: ``usage`` when the server sent it, else ``chunks``."""
-        return n_out_of(self.usage, len(self.token_us))
+        return output_tokens(self.usage, len(self.token_us))
 
     def fault(self) -> tuple[str | None, str | None]:
-        """(fault class, detail) of a stream that was read to its end; (None, None) when it is a full answer."""
-        if self.error is not None:
-            return "server_error", f"error event in stream: {self.error}"
-        if self.bad is not None:
-            return "bad_response", self.bad
-        if self.finish_reason is None:
-            return "truncated_stream", f"stream ended without finish_reason after {self.n_events} events"
-        return None, None
+        """(fault class, detail) of a stream that was read to its end; (None, None) when it is a full answer
+        (the rules are :func:`conformance.stream.stream_fault`'s, shared with the SDK client)."""
+        found = stream_fault(error=self.error, bad=self.bad, saw_choice=self.saw_choice,
+                             finish_reason=self.finish_reason, n_events=self.n_events)
+        return (str(found[0]), found[1]) if found else (None, None)
 
     def record(self) -> dict[str, Any]:
         """The trace's fields of one raw JSONL record: times as µs, nothing derived (see
@@ -315,16 +312,8 @@ class StreamTrace:
             "ttfc_us": self.ttfc_us, "tok_us": self.token_us, "n_events": self.n_events,
             "finish_reason": self.finish_reason, "usage": self.usage, "text": "".join(self.content),
             "reasoning": "".join(self.reasoning) or None,
-            "tool_calls": [self.tool_calls[i] for i in sorted(self.tool_calls)] if self.tool_calls else [],
+            "tool_calls": self.tool_calls.calls(),
         }
-
-
-def n_out_of(usage: Any, token_events: int) -> tuple[int, str]:
-    """Output tokens and where the number came from: ``usage`` when the server sent it, else ``chunks``."""
-    completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    if isinstance(completion, int) and completion >= 0:
-        return completion, "usage"
-    return token_events, "chunks"
 
 
 def _text_only(chunk: dict[str, Any]) -> str | None:

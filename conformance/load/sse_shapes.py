@@ -46,6 +46,7 @@ class Shape:
     text_hole: int = -1
     text_key: str | None = None
     finish: str | None = None
+    choice: bool = False  # the payload carries a choice (a stream that had none is not an answer)
 
     def match(self, data: str) -> tuple[str, int, int] | None:
         """(text, start, end) when ``data`` has this shape — ``data[start:end]`` the text literal's body and closing
@@ -155,8 +156,10 @@ def learn_shape(data: str, chunk: dict[str, Any], text_key: str | None, finish: 
     if probe != chunk:
         return None
     cuts = [0, *(x for start, end, *_ in holes for x in (start, end)), len(data)]
+    choices = chunk.get("choices")
+    has_choice = isinstance(choices, list) and any(isinstance(c, dict) for c in choices)
     return Shape(tuple(data[a:b] for a, b in zip(cuts[::2], cuts[1::2], strict=True)), tuple(h[2] for h in holes),
-                 next((i for i, h in enumerate(holes) if h[3][0] == "text"), -1), text_key, finish)
+                 next((i for i, h in enumerate(holes) if h[3][0] == "text"), -1), text_key, finish, has_choice)
 
 
 def _literal(data: str, key_json: str, is_int: bool) -> tuple[int, int] | None:

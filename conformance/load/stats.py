@@ -29,8 +29,8 @@ from conformance.checks.latency import (
     tpot_ms,
 )
 from conformance.load.plan import Stage, stage_starts
-from conformance.load.sse import n_out_of
 from conformance.load.vllm_metrics import ServerStageMetrics
+from conformance.stream import output_tokens
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def expand_record(raw: dict[str, Any]) -> dict[str, Any]:
         elif key != "tok_us":
             out[key] = value
     ttft, e2el = (tok[0] / 1000, tok[-1] / 1000) if tok else (None, None)
-    n_out, source = n_out_of(raw.get("usage"), len(tok))
+    n_out, source = output_tokens(raw.get("usage"), len(tok))
     tpot = tpot_ms(ttft, e2el, n_out)
     out.update(ttft_ms=ttft, e2el_ms=e2el, tpot_ms=None if tpot is None else round(tpot, 3), n_out=n_out,
                tokens_source=source, n_token_events=len(tok),

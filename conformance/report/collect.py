@@ -94,34 +94,42 @@ class ResultCollector:
     def gates(self) -> list[dict[str, Any]]:
         return [p for r in self.rows for p in r["props"] if p.get("kind") == "gate"]
 
-    def summary(self, plan: Any, exitstatus: int) -> dict[str, Any]:
-        suites: dict[str, dict[str, Any]] = defaultdict(lambda: {"tests": Counter(), "gates": [], "faults": Counter()})
+    def summary(self, plan: Any, exitstatus: int, *, strict: bool = False,
+                stopped: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+        """``summary.json``: per suite its test outcomes, gates, missing answers by role and fault class, notes
+        and outcome; for the run, the outcome and exit code (:mod:`conformance.report.outcome`)."""
+        from conformance.report.outcome import classify_run, exit_code, fault_counts, suite_outcomes
+
+        suites: dict[str, dict[str, Any]] = defaultdict(lambda: {"tests": Counter(), "gates": [], "notes": []})
         for r in self.rows:
             s = suites[r["suite"]]
             s["tests"][r["outcome"]] += 1
             for p in r["props"]:
                 if p.get("kind") == "gate":
                     s["gates"].append(p)
-                elif p.get("kind") == "response" and p.get("fault"):
-                    s["faults"][f"{p['role']}:{p['fault']}"] += 1
-        from conformance.report.outcome import classify_exit, failure_breakdown
-
-        breakdown = failure_breakdown(self.rows)
-        out = {
+                elif p.get("kind") == "note":
+                    s["notes"].append(p.get("message", ""))
+        faults = fault_counts(self.rows)
+        outcomes = suite_outcomes(self.rows)
+        out: dict[str, Any] = {
             "run_id": plan.run_id,
             "baseline": plan.baseline_label,
             "candidate": plan.candidate,
             "preflight": plan.preflight,
             "notes": plan.notes,
             "exitstatus": exitstatus,
-            "suites": {k: {"tests": dict(v["tests"]), "gates": v["gates"], "faults": dict(v["faults"]),
-                           "failures": breakdown.get(k, {"infrastructure": 0, "regression": 0})}
+            "strict": strict,
+            "stopped": {"outcome": stopped[0], "message": stopped[1]} if stopped else None,
+            "suites": {k: {"tests": dict(v["tests"]), "gates": v["gates"], "faults": dict(faults.get(k, {})),
+                           "notes": v["notes"], "outcome": outcomes.get(k, "insufficient")}
                        for k, v in sorted(suites.items())},
         }
-        out["outcome"] = classify_exit(out, self.rows, breakdown=breakdown)
+        out["outcome"] = classify_run(out, self.rows)
+        out["exit_code"] = exit_code(out["outcome"], strict)
         return out
 
-    def write(self, plan: Any, exitstatus: int) -> Path:
+    def write(self, plan: Any, exitstatus: int, *, strict: bool = False,
+              stopped: list[str] | tuple[str, ...] | None = None) -> Path:
         """``results.jsonl`` + ``summary.json`` in the run folder; ``reports/latest`` points at it."""
         from conformance.report.gcpause import gc_paused
 
@@ -130,7 +138,7 @@ class ResultCollector:
         with gc_paused(), open(run_dir / "results.jsonl", "w", encoding="utf-8") as fh:
             for start in range(0, len(self.rows), _BATCH):
                 fh.write("".join([_encode(row) + "\n" for row in self.rows[start:start + _BATCH]]))
-            summary = self.summary(plan, exitstatus)
+            summary = self.summary(plan, exitstatus, strict=strict, stopped=stopped)
         (run_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
         latest = run_dir.parent / "latest"
         tmp = run_dir.parent / f".latest.{os.getpid()}"
@@ -142,13 +150,19 @@ class ResultCollector:
             tmp.unlink(missing_ok=True)
         return run_dir
 
-    def summary_lines(self, plan: Any) -> list[str]:
-        summary = self.summary(plan, 0)
+    def summary_lines(self, plan: Any, *, strict: bool = False,
+                      stopped: list[str] | tuple[str, ...] | None = None) -> list[str]:
+        """The terminal's verdict block: per suite its outcome, tests, missing answers and every gate line."""
+        summary = self.summary(plan, 0, strict=strict, stopped=stopped)
         lines = [f"conformance: baseline {plan.baseline_label} vs candidate {plan.candidate} — run {plan.run_id}"]
+        if stopped:
+            lines.append(f"  stopped before any request ({stopped[0]}): {stopped[1]}")
         for name, s in summary["suites"].items():
             tests = ", ".join(f"{n} {k}" for k, n in sorted(s["tests"].items()))
             faults = ", ".join(f"{k}×{n}" for k, n in sorted(s["faults"].items())) or "none"
-            lines.append(f"  {name}: {tests}; endpoint faults: {faults}")
+            lines.append(f"  {name}: {s['outcome'].upper()} — {tests}; missing answers: {faults}")
+            for note in s["notes"]:
+                lines.append(f"    note: {note}")
             for g in s["gates"]:
                 lines.append("    " + GateResult.from_dict(g).line())
         lines.append(f"  report folder: {plan.run_dir}")

@@ -25,7 +25,7 @@ import pandas as pd
 from conformance.report.answers import Answers
 from conformance.report.charts import cdf_svg, percentile_bars_svg
 from conformance.report.frame import findings_frame, latency_percentiles, responses_frame
-from conformance.report.outcome import Outcome, classify_exit
+from conformance.report.outcome import Outcome, classify_run
 from conformance.report.textdiff import diff_html
 from conformance.report.trend import GateMove
 
@@ -44,9 +44,11 @@ h3{font-size:15px;margin:18px 0 6px}table{border-collapse:collapse;margin:6px 0 
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f0f0f0}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .banner{padding:12px 16px;border-radius:6px;font-size:16px;font-weight:600;margin:8px 0 16px;color:#fff}
-.b-pass{background:#2e7d32}.b-gate_failure{background:#c62828}.b-infrastructure_failure{background:#ef6c00}
+.b-pass{background:#2e7d32}.b-regression{background:#c62828}.b-infrastructure{background:#ef6c00}
+.b-config_error{background:#6a1b9a}.b-baseline_fails{background:#8d6e63}.b-insufficient{background:#616161}
 .v{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
-.v-pass{background:#2e7d32}.v-fail{background:#c62828}.v-insufficient{background:#757575}.v-error{background:#6a1b9a}
+.v-pass{background:#2e7d32}.v-fail,.v-regression{background:#c62828}.v-insufficient{background:#757575}
+.v-error{background:#6a1b9a}.v-baseline_fails{background:#8d6e63}
 .v-better{background:#2e7d32}.v-worse{background:#c62828}.v-same,.v-new,.v-removed{background:#757575}
 .muted{color:#666}.pair{display:grid;grid-template-columns:1fr 1fr;gap:10px}
 .text{white-space:pre-wrap;word-break:break-word;background:#fff;border:1px solid #ddd;padding:8px;
@@ -85,13 +87,20 @@ def _table(head: Sequence[str], body: Sequence[Sequence[str]], num: Sequence[int
 
 
 def _header(summary: Mapping[str, Any], outcome: Outcome) -> str:
-    words = {"pass": "PASS — every gate passed", "gate_failure": "FAIL — the candidate did not meet the gates",
-             "infrastructure_failure": "INFRASTRUCTURE FAILURE — endpoints did not answer; nothing was learnt "
-                                       "about the candidate"}
+    words = {"pass": "PASS — every gate passed",
+             "regression": "REGRESSION — the evidence says the candidate is worse than the baseline",
+             "infrastructure": "INFRASTRUCTURE — endpoints did not answer; nothing was learnt about the candidate",
+             "config_error": "CONFIG ERROR — the run stopped before any request",
+             "baseline_fails": "BASELINE FAILS — the baseline fails these gates too: the golden or threshold "
+                               "needs attention",
+             "insufficient": "INSUFFICIENT — nothing worse was shown, but the evidence cannot show a pass"}
+    stopped = summary.get("stopped")
     out = [f"<h1>Conformance run {esc(summary.get('run_id'))}</h1>",
-           f'<div class="banner b-{esc(outcome)}">{esc(words[outcome])}</div>',
+           f'<div class="banner b-{esc(outcome)}">{esc(words.get(outcome, outcome))}</div>',
            f"<p>baseline <b>{esc(summary.get('baseline'))}</b> vs candidate <b>{esc(summary.get('candidate'))}</b>"
            f" — pytest exit status {esc(summary.get('exitstatus'))}</p>"]
+    if isinstance(stopped, Mapping):
+        out.append(f"<p><b>Stopped before any request:</b> {esc(stopped.get('message'))}</p>")
     notes = summary.get("notes") or []
     if notes:
         out.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
@@ -350,11 +359,11 @@ def render_html(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], r
     """The whole report page as one string (see the module docstring for what is guaranteed).
 
     ``responses``: the run's answers (:func:`~conformance.report.answers.read_responses`), where the failing cases'
-    texts and the latency section come from; ``outcome``: :func:`~conformance.report.outcome.classify_exit` of
+    texts and the latency section come from; ``outcome``: :func:`~conformance.report.outcome.classify_run` of
     this run when the caller has it already (it walks every row)."""
     answers = responses if isinstance(responses, Answers) else Answers.from_records((responses or {}).values())
     scan = _scan(rows, want_response_props=not answers)
-    sections = [_header(summary, outcome or classify_exit(summary, rows)), _gates(summary),
+    sections = [_header(summary, outcome or classify_run(summary, rows)), _gates(summary),
                 _trend(moves, previous_run), _failing(summary, scan, answers, max_cases), _terms(scan),
                 _confusions(scan), _latency(summary, _latency_frame(scan, answers))]
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (("gates", "gates"), ("trend", "trend"),

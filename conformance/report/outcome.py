@@ -1,146 +1,134 @@
-"""Was a failed run the candidate's fault or the infrastructure's? One word for the nightly job.
+"""The run's outcome — one word and one exit code — decided from structured data (docs/VERDICTS.md).
 
-Why: a red nightly means very different things to the on-call engineer. "The candidate drifts on legal terms"
-blocks the cutover and goes to the model team; "the baseline endpoint timed out" means re-run (or fix the
-network) and says nothing about the candidate. :func:`classify_exit` returns
+Why one word: a red nightly means very different things to the on-call engineer. "The candidate drifts on legal
+terms" blocks the cutover and goes to the model team; "the baseline endpoint timed out" means re-run and says
+nothing about the candidate; "the golden's schema fails on the old model too" goes to the golden's owner.
 
-``"pass"``
-    nothing failed.
-``"infrastructure_failure"``
-    preflight failed, the run did not complete (pytest exit status other than 0/1), or *every* failed test
-    failed because an endpoint did not answer (a fault class of :data:`INFRA_FAULTS`, a pytest-timeout, or an
-    availability gate whose failures are all such faults).
-``"gate_failure"``
-    anything else: at least one failure is about what the candidate answered.
+Outcomes, most severe first (a run's outcome is the most severe of its suites'):
 
-``client_error`` (the candidate refused the request: an unsupported parameter) is deliberately *not*
-infrastructure — consumers sending that request would break after the cutover. Recording problems
-(missing/stale recordings) are infrastructure: the comparison could not be made, nothing was learnt about
-the candidate.
+``config_error``    the run stopped before any request: a suite.yaml/golden/endpoints.yaml error, an unknown
+                    endpoint, a model that is not served, a key variable that is not set
+``regression``      evidence that the candidate is worse: a gate judged ``regression``, or a case whose candidate
+                    answer breaks an expectation the baseline meets
+``infrastructure``  an endpoint did not deliver (timeouts, 503, connection errors, missing recordings) — counted
+                    from the fault classes stored with every answer, never by reading messages; or the run did
+                    not complete (interrupted, internal error)
+``baseline_fails``  a gate the baseline fails alike: the golden or the threshold needs attention
+``insufficient``    nothing worse was shown, but some gate lacks the evidence to pass (or nothing was judged)
+``pass``            every gate passed
+
+Exit codes (:func:`exit_code`): pass 0, regression 1, infrastructure 75 (sysexits' EX_TEMPFAIL: retry later),
+config_error 78 (EX_CONFIG); insufficient and baseline_fails do not block (0) unless the run is strict, then 7 and 6.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-Outcome = Literal["pass", "gate_failure", "infrastructure_failure"]
+from conformance.response import is_infrastructure
 
-#: Endpoint fault classes (see ``conformance.endpoints.base.Fault``) that say nothing about answer quality.
-INFRA_FAULTS: frozenset[str] = frozenset({
-    "timeout", "connection", "unavailable_503", "server_error", "rate_limited", "truncated_stream", "auth",
-    "bad_response", "recording_missing", "recording_stale", "recording_params",
-})
+Outcome = Literal["pass", "insufficient", "baseline_fails", "infrastructure", "regression", "config_error"]
 
-#: Suggested process exit codes: 75 is sysexits' EX_TEMPFAIL ("try again later"), which CI can retry on.
-EXIT_CODES: dict[str, int] = {"pass": 0, "gate_failure": 1, "infrastructure_failure": 75}
-
-_FAULT_WORD = re.compile(r"\b(" + "|".join(sorted(INFRA_FAULTS | {"client_error"})) + r")\b")
-_PYTEST_TIMEOUT = re.compile(r"Timeout \(>[\d.]+s\) from pytest-timeout")
+#: Most severe last: the run's outcome is the maximum of its suites'.
+SEVERITY: tuple[Outcome, ...] = ("pass", "insufficient", "baseline_fails", "infrastructure", "regression",
+                                 "config_error")
+EXIT_CODES: dict[str, int] = {"pass": 0, "insufficient": 0, "baseline_fails": 0, "infrastructure": 75,
+                              "regression": 1, "config_error": 78}
+STRICT_EXIT_CODES: dict[str, int] = {**EXIT_CODES, "insufficient": 7, "baseline_fails": 6}
+_LEGACY = {"gate_failure": "regression", "infrastructure_failure": "infrastructure"}
 
 
-def _faults_in(text: str) -> set[str]:
-    return set(_FAULT_WORD.findall(text or ""))
+def exit_code(outcome: str, strict: bool = False) -> int:
+    """The process exit code of an outcome (see the module docstring)."""
+    return (STRICT_EXIT_CODES if strict else EXIT_CODES)[_LEGACY.get(outcome, outcome)]
 
 
-def _gate_is_infra(gate: Mapping[str, Any], suite_faults: set[str]) -> bool:
-    """A non-passing gate that only reflects endpoints not answering."""
-    if gate.get("verdict") == "pass":
-        return True
-    if str(gate.get("gate", "")).startswith("availability"):
-        named = _faults_in(str(gate.get("message", "")))
-        return named <= INFRA_FAULTS if named else not (suite_faults - INFRA_FAULTS)
-    # Too few samples / an error computing the statistic, in a suite whose endpoints were faulting.
-    return gate.get("verdict") in ("insufficient", "error") and bool(suite_faults) and suite_faults <= INFRA_FAULTS
+def worst(outcomes: Iterable[str]) -> Outcome:
+    """The most severe of ``outcomes`` (``pass`` for none)."""
+    got: list[Outcome] = [o for o in (_LEGACY.get(o, o) for o in outcomes) if o in SEVERITY]
+    return max(got, key=SEVERITY.index, default="pass")
 
 
-def _row_is_infra(row: Mapping[str, Any], suite_faults: set[str]) -> bool:
+def gate_outcome(gate: Mapping[str, Any]) -> Outcome:
+    """What one gate contributes. An error-rate gate (availability, a load stage) that failed only because
+    answers are missing for infrastructure reasons (timeouts, 503, connection, recordings) is ``infrastructure``; a
+    gate that could not be computed (``error``) is ``infrastructure`` too — nothing was learnt about the candidate."""
+    verdict = str(gate.get("verdict"))
+    verdict = "regression" if verdict == "fail" else verdict
+    if verdict == "pass":
+        return "pass"
+    if verdict == "error":
+        return "infrastructure"
+    name = str(gate.get("gate", ""))
+    if gate.get("faults") and name.endswith("error_rate"):  # availability.*, load.stageN.error_rate
+        role = "baseline" if name.endswith("baseline_error_rate") else "candidate"
+        faults = (gate.get("faults") or {}).get(role) or {}
+        if faults and all(is_infrastructure(f) for f in faults):
+            return "infrastructure"
+    if verdict in ("regression", "baseline_fails", "insufficient"):
+        return verdict  # type: ignore[return-value]
+    return "infrastructure"
+
+
+def row_outcome(row: Mapping[str, Any]) -> Outcome:
+    """What one test row contributes: its gates, or — for a failed per-case item — regression, unless the only
+    thing wrong is an answer missing for an infrastructure reason."""
     props = [p for p in row.get("props") or () if isinstance(p, Mapping)]
-    faults = {str(p["fault"]) for p in props if p.get("kind") == "response" and p.get("fault")}
-    if faults:
-        return faults <= INFRA_FAULTS
     gates = [p for p in props if p.get("kind") == "gate"]
-    if gates:
-        return all(_gate_is_infra(g, suite_faults) for g in gates)
-    message = str(row.get("message") or "")
-    if not props and _PYTEST_TIMEOUT.search(message):
-        return True  # the test's fixture waited past pytest-timeout for the endpoints
-    named = _faults_in(message)
-    return bool(named) and named <= INFRA_FAULTS
+    outcome: Outcome = worst(gate_outcome(g) for g in gates)
+    if row.get("outcome") != "failed" or gates:
+        return outcome
+    checks = [p for p in props if p.get("kind") == "check"]
+    if checks and all(c.get("check") == "answered" and (c.get("details") or {}).get("infrastructure")
+                      for c in checks):
+        return "infrastructure"
+    if not checks and "Timeout" in str(row.get("message") or "") and "pytest-timeout" in str(row.get("message")):
+        return "infrastructure"  # the item waited past pytest-timeout for the endpoints
+    return "regression"
 
 
-def _suite_faults(rows: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = defaultdict(set)
+def suite_outcomes(rows: Sequence[Mapping[str, Any]]) -> dict[str, Outcome]:
+    """Per suite, the most severe outcome of its rows."""
+    out: dict[str, list[Outcome]] = defaultdict(list)
     for r in rows:
-        for p in r.get("props") or ():
-            # ``type(p) is dict`` first: the ABC check costs more than the rest of this line, on every prop
-            if (type(p) is dict or isinstance(p, Mapping)) and p.get("kind") == "response" and p.get("fault"):
-                out[str(p.get("suite") or r.get("suite"))].add(str(p["fault"]))
-    return out
+        out[str(r.get("suite"))].append(row_outcome(r))
+    return {suite: worst(v) for suite, v in sorted(out.items())}
 
 
-def failure_breakdown(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    """Per suite: how many failed tests were ``infrastructure`` vs ``regression`` — worth storing in
-    ``summary.json`` (``suites.<name>.failures``) so :func:`classify_exit` can decide from the summary alone."""
-    faults = _suite_faults(rows)
+def classify_run(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] | None = None) -> Outcome:
+    """The run's outcome from its summary (and rows, when at hand). An empty or unreadable summary is never a
+    pass: nothing in it was judged."""
+    stopped = summary.get("stopped")
+    if isinstance(stopped, Mapping) and stopped.get("outcome") in SEVERITY:
+        return worst([str(stopped["outcome"])])
+    status = summary.get("exitstatus")
+    suites = summary.get("suites")
+    if not isinstance(suites, Mapping) or status is None:
+        return "insufficient" if status in (0, 5) else "infrastructure"
+    if rows is not None:
+        per_suite = suite_outcomes(rows)
+    else:
+        per_suite = {k: worst([str(v.get("outcome", "insufficient"))]) for k, v in suites.items()
+                     if isinstance(v, Mapping)}
+    outcome = worst(per_suite.values())
+    if status not in (0, 1, 5) and outcome != "regression":
+        return "infrastructure"  # interrupted, internal error: the run did not complete
+    if not per_suite:
+        return "insufficient"  # nothing was selected or judged
+    return outcome
+
+
+def fault_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, Counter[str]]:
+    """Per suite: missing answers as ``role:fault`` counts (each answer once)."""
+    seen: set[tuple[Any, ...]] = set()
     out: dict[str, Counter[str]] = defaultdict(Counter)
     for r in rows:
-        if r.get("outcome") == "failed":
-            suite = str(r.get("suite"))
-            out[suite]["infrastructure" if _row_is_infra(r, faults.get(suite, set())) else "regression"] += 1
-    return {k: {"infrastructure": v["infrastructure"], "regression": v["regression"]} for k, v in sorted(out.items())}
-
-
-def preflight_failed(summary: Mapping[str, Any]) -> list[str]:
-    """Endpoints whose preflight failed (``unchecked`` is not a failure: the server has no /v1/models)."""
-    return sorted(name for name, p in (summary.get("preflight") or {}).items()
-                  if isinstance(p, Mapping) and p.get("ok") is False and p.get("status") != "unchecked")
-
-
-def _summary_only(suites: Mapping[str, Any]) -> Outcome:
-    """Best effort without rows: a suite's failures are infrastructure when it stored a breakdown saying so, or
-    when its only non-passing gates are infrastructure-like and every fault it saw is an infrastructure fault."""
-    for s in suites.values():
-        if not (s.get("tests") or {}).get("failed"):
-            continue
-        breakdown = s.get("failures")
-        if isinstance(breakdown, Mapping):
-            if breakdown.get("regression"):
-                return "gate_failure"
-            continue
-        faults = {k.split(":", 1)[-1] for k in (s.get("faults") or {})}
-        if not faults or not faults <= INFRA_FAULTS:
-            return "gate_failure"
-        if not all(_gate_is_infra(g, faults) for g in s.get("gates") or ()):
-            return "gate_failure"
-    return "infrastructure_failure"
-
-
-def classify_exit(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] | None = None, *,
-                  breakdown: Mapping[str, Mapping[str, int]] | None = None) -> Outcome:
-    """``"pass"``, ``"gate_failure"`` or ``"infrastructure_failure"`` for a run (see the module docstring).
-
-    ``rows`` (``results.jsonl``) makes the decision exact, per failed test; without them the summary's
-    ``failures`` breakdown (:func:`failure_breakdown`) is used, or a per-suite approximation. ``breakdown``:
-    :func:`failure_breakdown` of ``rows`` when the caller has computed it already (it walks every prop).
-    """
-    if preflight_failed(summary):
-        return "infrastructure_failure"
-    status = summary.get("exitstatus")
-    suites = summary.get("suites") or {}
-    failed = sum(int((s.get("tests") or {}).get("failed", 0)) for s in suites.values())
-    if status not in (None, 0, 1):
-        return "infrastructure_failure"  # interrupted, internal error, usage error, nothing collected
-    if rows is not None:
-        failed_rows = [r for r in rows if r.get("outcome") == "failed"]
-        if not failed_rows:
-            return "gate_failure" if status == 1 else "pass"
-        if breakdown is None:
-            breakdown = failure_breakdown(rows)  # all rows: a suite's faults are seen on its passing tests too
-        regressions = sum(v["regression"] for v in breakdown.values())
-        return "gate_failure" if regressions else "infrastructure_failure"
-    if not failed:
-        return "gate_failure" if status == 1 else "pass"
-    return _summary_only(suites)
+        for p in r.get("props") or ():
+            if (type(p) is dict or isinstance(p, Mapping)) and p.get("kind") == "response" and p.get("fault"):
+                key = (p.get("endpoint"), p.get("fingerprint"), p.get("role"), p.get("case_id"))
+                if key not in seen:
+                    seen.add(key)
+                    out[str(p.get("suite") or r.get("suite"))][f"{p['role']}:{p['fault']}"] += 1
+    return out

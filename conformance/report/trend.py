@@ -21,7 +21,7 @@ Change = Literal["new", "removed", "moved", "unchanged"]
 #: Statistic changes smaller than this (relative to the threshold, or absolute when there is none) are noise.
 TOLERANCE = 1e-9
 
-_VERDICT_RANK = {"pass": 2, "insufficient": 1, "error": 0, "fail": 0}
+_VERDICT_RANK = {"pass": 3, "insufficient": 2, "baseline_fails": 1, "error": 0, "fail": 0, "regression": 0}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from conformance.report.answers import Answers, read_responses
 from conformance.report.frame import results_frame, write_csv, write_parquet
 from conformance.report.gcpause import gc_paused
 from conformance.report.html import render_html
-from conformance.report.outcome import EXIT_CODES, Outcome, classify_exit
+from conformance.report.outcome import Outcome, classify_run, exit_code
 from conformance.report.trend import compare_runs, read_summary, trend_lines
 
 __all__ = ["Answers", "finish_run", "read_responses", "read_rows", "write_report"]
@@ -61,7 +61,8 @@ def _write(run_dir: Path, previous: Path | None) -> tuple[Path, dict[str, Any], 
         write_parquet(frame, run_dir / "results.parquet")
         write_csv(frame, run_dir / "results.csv")
         del frame
-        outcome = classify_exit(summary, rows)
+        outcome = summary.get("outcome") if summary.get("exit_code") is not None else None
+        outcome = outcome or classify_run(summary, rows)
         answers = read_responses(run_dir / "responses")
         out = run_dir / "report.html"
         _atomic_write(out, render_html(summary, rows, answers, moves=moves, previous_run=prev_id, outcome=outcome))
@@ -75,14 +76,17 @@ def write_report(run_dir: Path, previous: Path | None = None) -> Path:
     return _write(run_dir, previous)[0]
 
 
-def finish_run(run_dir: Path, previous: Path | None = None) -> tuple[list[str], str, int]:
+def finish_run(run_dir: Path, previous: Path | None = None, *, strict: bool | None = None,
+               ) -> tuple[list[str], str, int]:
     """Write the report files and return ``(terminal lines, outcome, exit code)`` — what both the plugin (at
     session end) and ``conformance report`` print: the gate trend against ``previous``, the outcome word
-    (:func:`~conformance.report.outcome.classify_exit`) and where the report is."""
+    (:func:`~conformance.report.outcome.classify_run`) and where the report is."""
     html_path, summary, outcome = _write(run_dir, previous)
     lines: list[str] = []
     if previous is not None:
         prev = read_summary(previous)
         lines += trend_lines(compare_runs(summary, prev), str(prev.get("run_id") or previous))
-    lines += [f"outcome: {outcome}", f"report: {html_path}"]
-    return lines, outcome, EXIT_CODES[outcome]
+    strict = bool(summary.get("strict")) if strict is None else strict
+    code = exit_code(outcome, strict)
+    lines += [f"outcome: {outcome} (exit code {code})", f"report: {html_path}"]
+    return lines, outcome, code

@@ -143,6 +143,10 @@ class _Source:
         return self.queue.pop(0) if self.queue else self.default
 
 
+#: The (lower-cased) header preflight's one-token probe carries (``conformance.endpoints.preflight``).
+PROBE_HEADER = "x-conformance-probe"
+
+
 def unused_port() -> int:
     """A 127.0.0.1 port nothing listens on (connection-refused tests): the OS picks it, then it is freed."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -243,15 +247,20 @@ class FaultServer:
 
     ``behaviour`` scripts POST /v1/chat/completions: one Behaviour (every request), a sequence (one per
     request, then ``default``), or ``callable(request_json, n)`` with n counting chat requests from 0.
-    ``models_behaviour`` scripts GET /v1/models the same way; its 200 answer lists ``models``. Received
-    requests land in ``requests`` unless ``record=False`` (long benchmarks). Use as a context manager.
+    ``models_behaviour`` scripts GET /v1/models the same way; its 200 answer lists ``models``. Preflight's
+    one-token probe (header ``X-Conformance-Probe``) is answered by ``probe_behaviour`` when given, else by the
+    chat script's default — without advancing the chat counter — and lands in ``probes``, not ``requests``.
+    Received requests land in ``requests`` unless ``record=False`` (long benchmarks). Use as a context manager.
     """
 
     def __init__(self, behaviour: BehaviourSpec = None, *, default: Behaviour | None = None,
                  models: Sequence[str] = ("fault-model",), owned_by: str = "faultserver",
-                 models_behaviour: BehaviourSpec = None, record: bool = True) -> None:
+                 models_behaviour: BehaviourSpec = None, probe_behaviour: BehaviourSpec = None,
+                 record: bool = True) -> None:
         self.models, self.owned_by, self.record = list(models), owned_by, record
         self.requests: list[RecordedRequest] = []
+        self.probes: list[RecordedRequest] = []
+        self._probe = _Source(probe_behaviour) if probe_behaviour is not None else None
         self._default = default
         self._models = _Source(models_behaviour)
         self._chat = _Source(None)
@@ -355,8 +364,9 @@ class FaultServer:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
+        probe = PROBE_HEADER in headers
         if self.record:
-            self.requests.append(RecordedRequest(method, path, headers, body, raw))
+            (self.probes if probe else self.requests).append(RecordedRequest(method, path, headers, body, raw))
         keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
         route = path.split("?", 1)[0].removeprefix("/v1")
         chat = body if isinstance(body, dict) else {}
@@ -364,6 +374,9 @@ class FaultServer:
             if route == "/models" and method == "GET":
                 return await self._answer(writer, self._models.next({}), None, keep)
             if route == "/chat/completions" and method == "POST":
+                if probe:
+                    b = self._probe.next(chat) if self._probe is not None else self._chat.default
+                    return await self._answer(writer, b, chat, keep)
                 return await self._answer(writer, self._chat.next(chat), chat, keep)
             status, why = (404 if route not in ("/models", "/chat/completions") else 405), "not served"
         except Exception as exc:  # a broken script callable: answer, so the test fails instead of hanging

@@ -169,10 +169,11 @@ def test_perfect_agreement_on_twenty_cases_shows_its_uncertainty() -> None:
     rows = rows_from(list(zip(labels, labels, strict=True)), baseline_repeat=labels, candidate_repeat=labels)
     gates = classification_gates("content_safety", rows, CFG)
     agree = gate(gates, "agreement")
-    assert agree.passed and agree.statistic == 1.0 and agree.n == 20
+    # 20/20 only shows agreement ≥ 0.84: not a pass against 0.95, and not a regression either
+    assert agree.verdict == "insufficient" and agree.statistic == 1.0 and agree.n == 20
     assert agree.interval is not None and 0.83 < agree.interval[0] < 0.85 and agree.interval[1] == 1.0
-    assert "0.839–1.000" in agree.line()
-    assert gate(gates, "kappa").passed
+    assert "0.839–1.000" in agree.line() and agree.baseline == 1.0  # the baseline's self-agreement next to it
+    assert gate(gates, "kappa").verdict == "insufficient"
     ni = gate(gates, "noninferiority")
     assert ni.verdict == "insufficient" and "cannot show non-inferiority" in ni.message
     crit = gate(gates, "critical_flips")
@@ -188,6 +189,7 @@ def test_a_critical_flip_fails_even_when_every_rate_passes() -> None:
                                   "critical_flips": CFG["critical_flips"]})
     assert gate(gates, "agreement").passed and gate(gates, "kappa").passed
     crit = gate(gates, "critical_flips")
+    assert crit.verdict == "regression"
     assert not crit.passed and crit.statistic == 1 and "c199 (违规→合规)" in crit.message
 
 
@@ -195,7 +197,7 @@ def test_critical_flip_fails_even_below_min_n_and_wildcard_target() -> None:
     rows = rows_from([("违规", INVALID)], gold=False)
     cfg = {"critical_flips": [{"from": "违规", "to": "*"}], "min_n": 30}
     crit = gate(classification_gates("s", rows, cfg), "critical_flips")
-    assert crit.verdict == "fail"
+    assert crit.verdict == "regression"
 
 
 def test_disagreement_within_the_noise_floor_is_not_a_regression() -> None:
@@ -205,12 +207,13 @@ def test_disagreement_within_the_noise_floor_is_not_a_regression() -> None:
     rep = list(cand)
     rows = rows_from(list(zip(base, cand, strict=True)), gold=False, baseline_repeat=rep)
     noise = gate(classification_gates("s", rows, {"max_noise_excess": 0.02}), "noise_excess")
-    assert noise.passed and noise.statistic == 0.0 and "self-disagreement 2/20" in noise.message
+    assert noise.verdict == "insufficient" and noise.statistic == 0.0  # not a regression; 20 cases show no more
+    assert "self-disagreement 2/20" in noise.message
     # a candidate that flips 6 other cases exceeds the noise floor
     worse = ["负面"] * 8 + base[8:14] + ["正面"] * 6
     rows = rows_from(list(zip(base, worse, strict=True)), gold=False, baseline_repeat=rep)
     noise = gate(classification_gates("s", rows, {"max_noise_excess": 0.02}), "noise_excess")
-    assert not noise.passed and noise.statistic is not None and noise.statistic > 0.02
+    assert noise.verdict == "regression" and noise.statistic is not None and noise.statistic > 0.02
     assert noise.interval is not None and noise.interval[0] <= noise.statistic <= noise.interval[1]
 
 
@@ -226,7 +229,7 @@ def test_noninferiority_on_a_large_golden_set() -> None:
     assert ni.passed and ni.interval is not None and ni.interval[0] > -0.02
     worse = [("正面", "负面")] * 100 + pairs[100:]
     ni = gate(classification_gates("s", rows_from(worse), {"noninferiority_margin": 0.02}), "noninferiority")
-    assert ni.verdict == "fail" and "inferior" in ni.message and "McNemar" in ni.message
+    assert ni.verdict == "regression" and "inferior" in ni.message and "McNemar" in ni.message
 
 
 def test_accuracy_and_kappa_gates() -> None:
@@ -249,19 +252,18 @@ def test_perturbation_gate_compares_flip_rates() -> None:
     same = rows_from(list(zip(base, base, strict=True)), gold=False,
                      baseline_perturbed=["负面"] * 2 + base[2:], candidate_perturbed=["负面"] * 2 + base[2:])
     cfg = {"max_perturbation_excess": 0.0}
-    assert gate(classification_gates("s", same, cfg), "perturbation_excess").passed
+    assert gate(classification_gates("s", same, cfg), "perturbation_excess").verdict == "insufficient"
     brittle = rows_from(list(zip(base, base, strict=True)), gold=False,
                         baseline_perturbed=base, candidate_perturbed=["负面"] * 5 + base[5:])
     g = gate(classification_gates("s", brittle, cfg), "perturbation_excess")
-    assert not g.passed and "5/20" in g.message
+    assert g.verdict == "regression" and "5/20" in g.message
 
 
-def test_config_errors_are_gate_errors() -> None:
-    (err,) = classification_gates("s", [], {"min_agrement": 0.9})
-    assert err.verdict == "error" and "min_agrement" in err.message
-    bad = gate(classification_gates("s", [], {"critical_flips": [{"from": "违规"}]}), "critical_flips")
-    assert bad.verdict == "error"
-    assert classification_gates("s", [], None) == []
+def test_without_any_key_agreement_is_still_gated() -> None:
+    """A suite that only names its labels must not lose its classification gate (config errors such as
+    `min_agrement` are refused by suite validation before any request: tests/test_suiteconfig.py)."""
+    (g,) = classification_gates("s", rows_from([("正面", "正面")] * 3), None)
+    assert g.gate == "classification.agreement" and g.threshold == 0.95
 
 
 def test_empty_suite_is_insufficient_not_pass() -> None:

@@ -257,22 +257,24 @@ def test_drift_rate_gate_names_the_most_drifted_terms() -> None:
     assert table.iloc[0]["drifted"] == 2 and table.iloc[0]["cases"] == "d1, d2"
     (g,) = terms_gates("legal", results, {"max_drift_rate": 0.001})
     n = 2 * 20 + 1 + 2 + 1
-    assert not g.passed and g.n == n and g.statistic == pytest.approx(3 / n)
+    assert g.verdict == "regression" and g.n == n and g.statistic == pytest.approx(3 / n)
     assert "定金 ×2 (d1, d2)" in g.message and g.interval is not None
 
 
-def test_zero_drift_on_few_occurrences_passes_but_says_how_little_it_proves() -> None:
+def test_zero_drift_on_few_occurrences_is_insufficient_and_says_how_little_it_proves() -> None:
     (g,) = terms_gates("legal", _suite(10, {}), {"max_drift_rate": 0.001})
-    assert g.passed and g.statistic == 0.0 and g.n == 20
+    assert g.verdict == "insufficient" and g.statistic == 0.0 and g.n == 20
     assert g.interval is not None and g.interval[1] > 0.1 and "too few to demonstrate" in g.message
 
 
 def test_terms_gate_edge_cases() -> None:
-    (g,) = terms_gates("legal", {}, {"max_drift_rate": 0.001})
-    assert g.verdict == "insufficient"
-    (err,) = terms_gates("legal", {}, {"max_drift": 0.001})
-    assert err.verdict == "error" and "max_drift" in err.message
+    assert terms_gates("legal", {}, {"max_drift_rate": 0.001}) == []  # no case the check applied to
     results = {"ok": term_findings("定金", "定金", G, required=["定金"]),
                "bad": term_findings("定金", "定金", G, forbidden=["定金"])}
     gates = terms_gates("legal", results, {"max_drift_rate": 0.001, "max_expectation_failure_rate": 0.0})
-    assert [g.passed for g in gates] == [True, False] and "bad" in gates[1].message
+    # the baseline says the forbidden term too: the expectation gate is baseline_fails, never the candidate's
+    assert [g.verdict for g in gates] == ["insufficient", "baseline_fails"] and "bad" in gates[1].message
+    lost = {"ok": term_findings("定金", "定金", G, required=["定金"]),
+            "lost": term_findings("支付定金", "支付订金", G, required=["定金"])}
+    exp = terms_gates("legal", lost, {})[1]
+    assert exp.verdict == "regression" and exp.baseline == 0.0

@@ -34,9 +34,8 @@ NO_RISK_SECTION = BASELINE.split("## 风险提示")[0].rstrip()
 
 
 def drift(candidate: str, *, baseline_repeat: str | None = None) -> CheckResult:
-    """The legal suite's case: the baseline above, and the risk section it must keep."""
-    return text_drift(BASELINE, candidate, baseline_repeat=baseline_repeat, must_include=("风险提示",),
-                      config=CFG)
+    """The legal suite's case: the baseline above (its required phrases are conformance.checks.phrases')."""
+    return text_drift(BASELINE, candidate, baseline_repeat=baseline_repeat, config=CFG)
 
 
 def gates_by_name(results: dict[str, CheckResult], cfg: TextConfig = CFG) -> dict[str, GateResult]:
@@ -84,19 +83,9 @@ def test_lifted_refusal_is_reported_not_failed() -> None:
     assert r.passed
 
 
-def test_dropped_required_section_fails_and_shows_as_structure_change() -> None:
+def test_dropped_section_shows_as_structure_change() -> None:
     r = drift(NO_RISK_SECTION)
-    assert not r.passed
-    missing = [f for f in r.findings if f.kind == "missing_phrase"]
-    assert [f.candidate for f in missing] == ["风险提示"] and "baseline had it" in missing[0].message
-    assert r.details["missing"] == ["风险提示"] and r.details["baseline_missing"] == []
     assert any(f.kind == "structure_change" and "风险提示" in f.message for f in r.findings)
-
-
-def test_forbidden_phrase_fails() -> None:
-    candidate = BASELINE.replace("注意区分", "订金可退，注意区分")
-    r = text_drift(BASELINE, candidate, must_not_include=["订金可退"], config=CFG)
-    assert not r.passed and "forbidden_phrase" in kinds(r) and "new in the candidate" in r.explanation
 
 
 def test_structure_and_length_fail_only_when_the_suite_asks() -> None:
@@ -167,19 +156,18 @@ def suite_results(**bad: str) -> dict[str, CheckResult]:
 def test_identical_suite_passes_every_gate() -> None:
     gates = gates_by_name(suite_results())
     assert set(gates) == {"text.similarity_median", "text.similarity_p10", "text.refusal_increase",
-                          "text.language_switches", "text.missing_phrases"}
+                          "text.language_switches"}
     assert all(g.passed for g in gates.values()), [g.line() for g in gates.values()]
 
 
 @pytest.mark.parametrize(("candidate", "gate", "shown"), [
     (ENGLISH, "text.language_switches", "CJK share"),
     (REFUSAL, "text.refusal_increase", "抱歉，我无法"),
-    (NO_RISK_SECTION, "text.missing_phrases", "风险提示"),
 ])
 def test_each_drift_fails_its_gate_and_names_the_case(candidate: str, gate: str, shown: str) -> None:
     gates = gates_by_name(suite_results(**{"deposit-07": candidate}))
     g = gates[gate]
-    assert g.verdict == "fail"
+    assert g.verdict == "regression"
     assert "deposit-07" in g.message and shown in g.message
     assert "deposit-03" not in g.message
 
@@ -191,7 +179,7 @@ def test_refusal_gate_is_paired_and_carries_a_wilson_interval() -> None:
     results["deposit-02"] = text_drift(REFUSAL, BASELINE, config=CFG)
     results["deposit-03"] = text_drift(REFUSAL, REFUSAL, config=CFG)
     g = gates_by_name(results)["text.refusal_increase"]
-    assert g.verdict == "fail" and g.statistic == pytest.approx(0.1)
+    assert g.verdict == "regression" and g.statistic == pytest.approx(0.1)
     assert g.interval is not None and g.interval[0] < 0.1 < g.interval[1]
     newly = g.message.split("newly refusing")[1]
     assert "deposit-01" in newly and "deposit-02" not in newly and "deposit-03" not in newly
@@ -228,18 +216,20 @@ def test_p10_catches_a_tail_the_median_hides() -> None:
     assert ten["text.similarity_median"].passed and not ten["text.similarity_p10"].passed
     assert "deposit-05" in ten["text.similarity_p10"].message
     twenty = {f"case-{i:02d}": drift(ENGLISH if i == 5 else BASELINE) for i in range(20)}
-    assert gates_by_name(twenty)["text.similarity_p10"].passed
+    p10 = gates_by_name(twenty)["text.similarity_p10"]
+    assert p10.statistic == 1.0 and p10.verdict == "insufficient"  # the bootstrap interval still reaches the outlier
 
 
 def test_reference_cer_gate_compares_with_the_baseline_by_default() -> None:
     reference = "今天下午三点在三号会议室开会，请准时参加。"
     good = {f"asr-{i}": text_drift(reference, reference, reference=reference, config=CFG) for i in range(2)}
-    assert gates_by_name(good)["text.reference_cer"].passed
     bad = dict(good, **{"asr-9": text_drift(reference, "下午开会", reference=reference, config=CFG),
                         "asr-8": text_drift(reference, "下午3点开会", reference=reference, config=CFG),
                         "asr-7": text_drift(reference, "3点开会", reference=reference, config=CFG)})
-    g = gates_by_name(bad)["text.reference_cer"]
-    assert g.verdict == "fail" and g.threshold == pytest.approx(CFG.max_cer_increase)
+    assert gates_by_name(good)["text.reference_cer_increase"].passed
+    g = gates_by_name(bad)["text.reference_cer_increase"]
+    assert g.verdict in ("regression", "insufficient") and g.threshold == pytest.approx(CFG.max_cer_increase)
+    assert g.statistic is not None and g.statistic > CFG.max_cer_increase
     assert "asr-9" in g.message and "baseline 0.000" in g.message
     absolute = gates_by_name(bad, TextConfig(max_median_cer=0.9))["text.reference_cer"]
     assert absolute.passed and absolute.threshold == 0.9
@@ -261,13 +251,3 @@ def test_results_without_text_details_are_left_out() -> None:
     results = dict(suite_results(), broken=CheckResult("text", passed=False, explanation="request failed"))
     gates = gates_by_name(results)
     assert all(g.n == 10 for g in gates.values())
-
-
-def test_phrase_the_baseline_misses_too_is_shared_not_a_regression() -> None:
-    from conformance.checks.text import TextConfig, text_drift
-
-    both = text_drift("报销需在30日内提交。", "报销需在30日内提交。", must_include=("风险提示",), config=TextConfig())
-    assert both.passed and both.details["shared_expectation_failures"] == 1
-    assert [f.kind for f in both.findings] == ["missing_phrase_shared"]
-    dropped = text_drift("风险提示：逾期不予受理。", "逾期不予受理。", must_include=("风险提示",), config=TextConfig())
-    assert not dropped.passed and "missing_phrase" in [f.kind for f in dropped.findings]

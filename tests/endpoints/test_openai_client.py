@@ -12,10 +12,10 @@ from typing import Any
 import openai
 import pytest
 
-from conformance.endpoints.base import Response
 from conformance.endpoints.config import EndpointConfig
 from conformance.endpoints.openai import OpenAIEndpoint, parse_retry_after
 from conformance.goldens.model import Case
+from conformance.response import Response
 from conformance.testing.faultserver import Behaviour, FaultServer, ToolCallScript, unused_port
 
 CASE = Case(system="s", set_name="t", id="c1", messages=({"role": "user", "content": "hi"},),

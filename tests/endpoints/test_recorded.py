@@ -13,12 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.endpoints import recorded
-from conformance.endpoints.base import Response, new_response
-from conformance.endpoints.recorded import FORMAT, RecordedEndpoint, entry, read_recordings, write_recordings
+from conformance import recordings as recorded
+from conformance.endpoints.recorded import RecordedEndpoint
 from conformance.errors import RecordingError
 from conformance.goldens.model import Case
+from conformance.recordings import FORMAT, entry, read_recordings, write_recordings
 from conformance.redact import MASK, Redactor
+from conformance.response import Response, new_response
 
 
 def _case(cid: str, content: str = "起草定金条款", **params: Any) -> Case:

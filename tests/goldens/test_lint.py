@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.endpoints.base import new_response
-from conformance.endpoints.recorded import entry, write_recordings
 from conformance.errors import GoldenError
 from conformance.goldens.lint import LintReport, lint_paths
 from conformance.goldens.loader import load_set
+from conformance.recordings import entry, write_recordings
 from conformance.redact import Redactor
+from conformance.response import new_response
 from tests.conftest import GOOD_SET, SUITE_YAML, Repo, line_no, mutated_golden
 
 MINIMAL = 'set: other\nowner: "@team"\ncases:\n  - id: solo\n    prompt: Hello?\n'
@@ -283,9 +283,9 @@ def test_require_gold_flags_cases_without_expectations(tmp_path: Path) -> None:
                                 "  - {id: b, prompt: y}\n")
     s = tmp_path / "suites" / "sent"
     s.mkdir(parents=True)
-    (s / "suite.yaml").write_text("system: sent\nrequire_gold: true\n")
+    (s / "suite.yaml").write_text("system: sent\nlabels: {values: [正面, 负面]}\nrequire_gold: true\n")
     report = lint_paths([tmp_path / "suites"], tmp_path)
     assert [(e.line, e.message) for e in report.errors] == [
         (5, "b: no `expect` — suite 'sent' requires gold expectations (require_gold)")]
-    (s / "suite.yaml").write_text("system: sent\n")
+    (s / "suite.yaml").write_text("system: sent\nlabels: {values: [正面, 负面]}\n")
     assert lint_paths([tmp_path / "suites"], tmp_path).errors == []

@@ -125,10 +125,10 @@ def test_suite_examples_are_valid() -> None:
     full = {
         **SUITE, "description": "d", "glossary": "goldens/legal/glossary.yaml", "require_gold": True,
         "labels": {"values": ["正面", "负面"], "aliases": {"positive": "正面"}},
-        "consumer_parser": "suites.legal.parsers:parse_reply",
+        "consumer_parser": "json-strict",
         "gates": {g: {} for g in ("schema", "tool_calls", "classification", "terms", "text", "latency",
-                                  "availability")},
-        "load": {"stages": []},
+                                  "availability", "phrases", "consumer_parser")},
+        "load": {"stages": [{"users": 1, "duration_s": 5}]},
     }
     assert list(_validator("suite.schema.json").iter_errors(full)) == []
 
@@ -138,8 +138,11 @@ def test_suite_examples_are_valid() -> None:
     [
         {"system": "Legal"}, {"system": "legal-team"}, {"unknown": 1}, {"gates": {"vibes": {}}},
         {"labels": {"values": ["only-one"]}}, {"labels": {"values": ["a", "a"]}},
-        {"labels": {"values": ["a", "b"], "aliases": {"x": 1}}}, {"consumer_parser": "no_colon"},
-        {"require_gold": "yes"},
+        {"labels": {"values": ["a", "b"], "aliases": {"x": 1}}}, {"consumer_parser": "os:system"},
+        {"require_gold": "yes"}, {"gates": {"availability": {"max_eror_rate": 0.0}}},
+        {"gates": {"schema": {"max_invalid_rate": -1}}}, {"gates": {"terms": {"max_drift_rate": "low"}}},
+        {"gates": {"latency": {"p99_msec": 10}}}, {"noise_floor": {"repeats": 100000}},
+        {"load": {"stages": [{"users": 10000, "duration_s": 3600}]}}, {"load": {"stages": []}},
     ],
 )
 def test_suite_rejects(change: dict[str, Any]) -> None:

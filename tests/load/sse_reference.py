@@ -24,6 +24,7 @@ class ReferenceTrace:
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     usage: dict[str, Any] | None = None
     finish_reason: str | None = None
+    saw_choice: bool = False
     done: bool = False
     error: str | None = None
     bad: str | None = None
@@ -71,6 +72,7 @@ class ReferenceTrace:
         for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict):
                 continue
+            self.saw_choice = True
             delta = choice.get("delta") or {}
             if isinstance(delta, dict):
                 if delta.get("content"):
@@ -99,6 +101,8 @@ class ReferenceTrace:
             return "server_error", f"error event in stream: {self.error}"
         if self.bad is not None:
             return "bad_response", self.bad
+        if not self.saw_choice:  # the shared rule (conformance.stream.stream_fault) since streams are assembled once
+            return "bad_response", "stream carried no choices"
         if self.finish_reason is None:
             return "truncated_stream", f"stream ended without finish_reason after {self.n_events} events"
         return None, None

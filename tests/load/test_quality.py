@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.endpoints.base import Response
 from conformance.evaluate import SuiteData
 from conformance.load.quality import (
     QualityConfig,
@@ -19,6 +18,7 @@ from conformance.load.quality import (
     same_text,
     sample_by_stage,
 )
+from conformance.response import Response
 from conformance.suite import load_suite
 from tests.plugin.conftest import make_suite_repo
 
@@ -82,9 +82,36 @@ def test_a_candidate_that_drifts_under_load_is_caught_per_stage(data: SuiteData)
     assert "2/3 conform (at rest 3/3)" in s2.line() and "c1 (terms)" in s2.line()
 
     gates = quality_gates("demo", got, None, QualityConfig(max_drop=0.0))
-    assert [(g.gate, g.verdict, g.n) for g in gates] == [("load.stage1.quality_drop", "pass", 3),
-                                                       ("load.stage2.quality_drop", "fail", 3)]
+    # three samples per stage show the drift by name, but cannot show a rate: neither verdict is a pass
+    assert [(g.gate, g.verdict, g.n) for g in gates] == [("load.stage1.quality_drop", "insufficient", 3),
+                                                       ("load.stage2.quality_drop", "insufficient", 3)]
     assert "2/3 sampled answers conform under load, 3/3 of the same cases at rest" in gates[1].message
+
+
+def _drifting_stage(data: SuiteData, role: str, label: str, drift: bool, n: int = 24) -> Any:
+    text = {"c1": "甲方支付订金五万元。", "c2": "收受订金一方违约的，双倍返还订金。"} if drift else RIGHT
+    records = [rec(c, text[c], 0, i) for i, c in enumerate(["c1", "c2"] * (n // 2))]
+    (stage,) = assess_run(data, role, label, records, 1, rest(data), QualityConfig(sample=n))
+    return stage
+
+
+def test_a_candidate_that_drifts_under_load_fails_the_gate_when_the_baseline_does_not(data: SuiteData) -> None:
+    cand = _drifting_stage(data, "candidate", "new", drift=True)
+    base = _drifting_stage(data, "baseline", "old", drift=False)
+    assert (cand.drop, base.drop) == (1.0, 0.0)
+    (g,) = quality_gates("demo", [cand], [base], QualityConfig(max_drop=0.0))
+    assert g.verdict == "regression" and g.statistic == 1.0 and g.baseline == 0.0
+    assert g.interval is not None and g.interval[0] > 0
+
+
+def test_a_drop_the_baseline_shows_under_the_same_load_is_not_blamed_on_the_candidate(data: SuiteData) -> None:
+    """Finding 8 of the verdict-trust issue: on vLLM (not batch-invariant) the same server as baseline and
+    candidate failed quality_drop at 0.077 while the line itself said the baseline's drop was 0.083."""
+    cand = _drifting_stage(data, "candidate", "new", drift=True)
+    base = _drifting_stage(data, "baseline", "old", drift=True)
+    (g,) = quality_gates("demo", [cand], [base], QualityConfig(max_drop=0.0))
+    assert g.statistic == 0.0 and g.verdict != "regression"
+    assert "candidate drop 1.000 − baseline drop 1.000" in g.message
 
 
 def test_failures_at_rest_are_not_blamed_on_load(data: SuiteData) -> None:
@@ -93,7 +120,7 @@ def test_failures_at_rest_are_not_blamed_on_load(data: SuiteData) -> None:
     records = [rec(c, wrong[c], 0, i) for i, c in enumerate(RIGHT)]
     (stage,) = assess_run(data, "candidate", "new", records, 1, rest(data, wrong), QualityConfig())
     assert (stage.conforming, stage.conforming_at_rest, stage.drop) == (2, 2, 0.0)
-    assert quality_gates("demo", [stage], None, QualityConfig(max_drop=0.0))[0].verdict == "pass"
+    assert quality_gates("demo", [stage], None, QualityConfig(max_drop=0.0))[0].verdict == "insufficient"
 
 
 def test_answers_cut_by_a_lower_load_cap_are_not_judged_as_answers(data: SuiteData) -> None:

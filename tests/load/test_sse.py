@@ -13,10 +13,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import conformance.load.sse as sse
-from conformance.endpoints.base import classify_status
 from conformance.load.sse import StreamTrace
 from conformance.load.sse_shapes import READ_KEYS, ShapeTable, learn_shape
 from conformance.load.stats import RECORD_KEYS, expand_record
+from conformance.response import classify_status
 from tests.load.sse_reference import ReferenceTrace
 
 ENVELOPE = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000, "model": "m"}
@@ -91,7 +91,8 @@ def test_data_lines_of_one_event_are_joined_and_comments_ignored() -> None:
     ([event({"content": "a"})], "truncated_stream"),  # cut before finish_reason
     ([event({"content": "a"}), 'data: {"error": {"message": "engine died"}}\n'], "server_error"),
     ([event({"content": "a"}), "data: {not json\n", event({}, "stop")], "bad_response"),
-    ([], "truncated_stream"),
+    ([], "bad_response"),  # nothing at all: not an answer (the SDK client says the same: conformance.stream)
+    (['data: {"choices": [], "usage": {"completion_tokens": 0}}\n'], "bad_response"),
 ])
 def test_fault_of_a_stream_read_to_its_end(events: list[str], fault: str) -> None:
     trace = feed(StreamTrace(0.0), [(0.01 * (i + 1), e) for i, e in enumerate(events)])

@@ -11,23 +11,6 @@ PYPROJECT = """
 addopts = "-p no:locust -p no:cacheprovider"
 """
 
-SUITE_TEST = '''
-from conformance import assert_check, assert_gates
-from conformance.checks.availability import answered, availability_gates
-
-
-def test_answered(case, baseline, candidate, conformance_record):
-    result = answered(baseline, candidate)
-    conformance_record.check(case, result)
-    assert_check(result)
-
-
-def test_gates(suite, suite_responses, conformance_record):
-    gates = availability_gates(suite.system, list(suite_responses["baseline"].values()),
-                               list(suite_responses["candidate"].values()), suite.gates.get("availability"))
-    conformance_record.gates(gates)
-    assert_gates(gates)
-'''
 
 GOLDEN = """
 set: smoke
@@ -68,8 +51,10 @@ def two_endpoints(old: Any, new: Any, **opts: str) -> str:
             f"  new: {{base_url: '{new.base_url}', model: m{extra}}}\n")
 
 
-def make_suite_repo(root: Path, endpoints_yaml: str, system: str = "demo", golden: str = GOLDEN) -> Path:
-    """pyproject + endpoints.yaml + goldens/<system>/smoke.yaml + suites/<system>/{suite.yaml,test_<system>.py}."""
+def make_suite_repo(root: Path, endpoints_yaml: str, system: str = "demo", golden: str = GOLDEN,
+                    module: str | None = None) -> Path:
+    """pyproject + endpoints.yaml + goldens/<system>/smoke.yaml + suites/<system>/suite.yaml — a suite needs no
+    Python; ``module`` adds a team's own test module (suites/<system>/test_<system>.py)."""
     (root / "pyproject.toml").write_text(PYPROJECT)
     (root / "endpoints.yaml").write_text(textwrap.dedent(endpoints_yaml))
     g = root / "goldens" / system
@@ -78,5 +63,6 @@ def make_suite_repo(root: Path, endpoints_yaml: str, system: str = "demo", golde
     s = root / "suites" / system
     s.mkdir(parents=True, exist_ok=True)
     (s / "suite.yaml").write_text(f"system: {system}\ngates:\n  availability: {{max_error_rate: 0.0}}\n")
-    (s / f"test_{system}.py").write_text(SUITE_TEST)
+    if module is not None:
+        (s / f"test_{system}.py").write_text(textwrap.dedent(module))
     return root

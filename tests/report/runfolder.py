@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.checks.result import CheckResult, Finding
-from conformance.endpoints.base import Response
 from conformance.gates import GateResult
+from conformance.response import Response
 
 #: Hostile strings a golden or a model answer may contain; the report must show them as text.
 ADVERSARIAL = ('<script>alert(1)</script>', '"><img src=x onerror=alert(2)>', "</textarea><b id=pwn>x</b>")

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from conformance.report.collect import _BATCH, ResultCollector
-from conformance.report.outcome import classify_exit, failure_breakdown
+from conformance.report.outcome import classify_run, suite_outcomes
 from tests.report.runfolder import build_run
 
 
@@ -36,5 +36,6 @@ def test_summary_outcome_uses_the_breakdown_it_stores(tmp_path: Path) -> None:
     collector.rows = read_rows(run / "results.jsonl")
     plan = SimpleNamespace(run_id="r", run_dir=run, baseline_label="b", candidate="c", preflight={}, notes=[])
     summary = collector.summary(plan, 1)
-    assert {k: v["failures"] for k, v in summary["suites"].items()} == failure_breakdown(collector.rows)
-    assert summary["outcome"] == classify_exit(summary, collector.rows) == "gate_failure"
+    assert {k: v["outcome"] for k, v in summary["suites"].items()} == suite_outcomes(collector.rows)
+    assert summary["outcome"] == classify_run(summary, collector.rows) == "regression"
+    assert summary["exit_code"] == 1 and summary["strict"] is False

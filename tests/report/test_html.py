@@ -171,7 +171,8 @@ def test_write_report_writes_every_file(run: Path, tmp_path: Path) -> None:
 def test_an_empty_run_still_renders(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text(json.dumps({"run_id": "r", "exitstatus": 0, "suites": {}}))
     page = write_report(tmp_path).read_text(encoding="utf-8")
-    assert "PASS" in page and "no failing case" in page
+    # nothing was judged: never a PASS banner (issue #13 item 10), and still a page
+    assert "INSUFFICIENT" in page and "PASS —" not in page and "no failing case" in page
 
 
 @pytest.mark.parametrize("obj", [
@@ -200,7 +201,7 @@ def test_finish_run_prints_trend_outcome_and_report_path(run: Path, tmp_path: Pa
     lines, outcome, code = finish_run(run, prev)
     assert lines[0].startswith("gate trend since run 20261122-000000-0000:")
     assert any("legal.terms.drift_rate" in ln and "worse" in ln for ln in lines)
-    assert lines[-2:] == ["outcome: gate_failure", f"report: {run / 'report.html'}"]
-    assert (outcome, code) == ("gate_failure", 1)
+    assert lines[-2:] == ["outcome: regression (exit code 1)", f"report: {run / 'report.html'}"]
+    assert (outcome, code) == ("regression", 1)
     lines, _, _ = finish_run(run)
     assert not any(ln.startswith("gate trend") for ln in lines)

@@ -1,5 +1,6 @@
 """End to end through pytest: scripted candidates that regress in one specific way are caught, by name,
-and a candidate identical to the baseline passes. The endpoints are fault-injecting OpenAI-compatible servers whose
+and a candidate identical to the baseline is never a regression. Each suite is only suite.yaml + goldens — the
+items come from the check registry. The endpoints are fault-injecting OpenAI-compatible servers whose
 answers are scripted per prompt, so each regression is exactly the one under test."""
 
 from __future__ import annotations
@@ -16,31 +17,6 @@ from conformance.testing.faultserver import Behaviour, FaultServer, ToolCallScri
 
 Answer = Callable[[str], Behaviour]
 
-TEST_MODULE = '''
-from conformance import assert_gates
-from conformance.checks.availability import answered
-from conformance.evaluate import (consumer_parser_check, label_check, schema_check, suite_gates, terms_check,
-                                  text_check, tool_call_check, views_from)
-
-
-def test_answered(case_view, conformance_record):
-    conformance_record.verify(case_view.case, answered(case_view.baseline, case_view.candidate))
-
-
-@pytest.mark.parametrize("check", [terms_check, schema_check, tool_call_check, label_check, text_check,
-                                   consumer_parser_check],
-                         ids=["terms", "schema", "tool_calls", "label", "text", "consumer"])
-def test_check(check, suite_data, case_view, conformance_record):
-    conformance_record.verify(case_view.case, check(suite_data, case_view))
-
-
-def test_gates(suite_data, suite_responses, conformance_record):
-    gates = suite_gates(suite_data, views_from(suite_responses))
-    conformance_record.gates(gates)
-    assert_gates(gates)
-'''
-
-
 def build(root: Path, system: str, suite_yaml: str, golden_yaml: str, files: dict[str, str] | None = None) -> None:
     (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-p no:locust -p no:cacheprovider"\n')
     (root / "goldens" / system).mkdir(parents=True)
@@ -50,7 +26,6 @@ def build(root: Path, system: str, suite_yaml: str, golden_yaml: str, files: dic
         (root / rel).write_text(textwrap.dedent(text))
     (root / "suites" / system).mkdir(parents=True)
     (root / "suites" / system / "suite.yaml").write_text(textwrap.dedent(suite_yaml))
-    (root / "suites" / system / f"test_{system}.py").write_text("import pytest\n" + TEST_MODULE)
 
 
 def _prompt(req: dict) -> str:  # type: ignore[type-arg]
@@ -103,7 +78,7 @@ def fin_answer(prompt: str) -> dict:  # type: ignore[type-arg]
 @pytest.mark.parametrize(("name", "transform", "expected"), [
     ("identical", lambda d, i: json.dumps(d), None),
     ("think", lambda d, i: f"<think>The user wants JSON.</think>{json.dumps(d)}" if i == 2 else json.dumps(d),
-     ["*<think>…</think> block the baseline never emitted*", "*FAILED*test_check?m2-schema?*"]),
+     ["*<think>…</think> block the baseline never emitted*", "*FAILED*schema?m2?*"]),
     ("renamed", lambda d, i: json.dumps({("net_profit" if k == "profit" else k): v for k, v in d.items()}),
      ["*`$.profit` is missing (baseline had 1000.5)*", "*`$.net_profit` is new*"]),
     ("number-to-string", lambda d, i: json.dumps({**d, "profit": str(d["profit"])} if i in (1, 3, 4) else d),
@@ -217,7 +192,8 @@ def test_label_flips_and_critical_flip_are_caught(pytester: pytest.Pytester) -> 
         result = run(pytester, "safety")
     assert result.ret == 0, result.stdout.str()
     # a perfect run on 20 cases does not claim more certainty than 20 cases allow
-    result.stdout.fnmatch_lines(["*✓ safety.classification.agreement 1 >= 0.95 (n=20, 95% CI 0.839–1.000)*"])
+    result.stdout.fnmatch_lines(["*? safety.classification.agreement 1 >= 0.95 (n=20, 95% CI 0.839–1.000*"
+                                 "INSUFFICIENT*"])
 
     def flipped(p: str) -> Behaviour:  # one violation passed as compliant; two compliant ones sent to review
         i = int(p.split()[-1])
@@ -263,7 +239,7 @@ def test_deposit_swapped_for_look_alike_is_caught(pytester: pytest.Pytester) -> 
         result = run(pytester, "legal")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*'定金' replaced by look-alike '订金'*", "*✗ legal.terms.drift_rate*",
-                                 "*FAILED*test_check?d02-terms?*"], consecutive=False)
+                                 "*FAILED*terms?d02?*"], consecutive=False)
 
 
 # --- free text ------------------------------------------------------------------------------------------------
@@ -288,14 +264,14 @@ def answer(prompt: str) -> Behaviour:
     return Behaviour(text=f"根据[DOC-101]，报销需在30日内提交。风险提示：逾期不予受理。（{prompt}）")
 
 
-@pytest.mark.parametrize(("name", "mutate", "expected"), [
+@pytest.mark.parametrize(("name", "mutate", "expected", "item"), [
     ("english", lambda t: "According to DOC-101, claims must be filed within 30 days. Risk note: late claims "
-                          "are rejected.", "*✗ qa.text.language_switches 1 <= 0*q3*"),
-    ("refusal", lambda t: "抱歉，我无法回答这个问题。", "*✗ qa.text.refusal_increase*q3*"),
-    ("dropped-section", lambda t: t.split("风险提示")[0], "*✗ qa.text.missing_phrases 1 <= 0*q3 ('风险提示')*"),
+                          "are rejected.", "*✗ qa.text.language_switches 1 <= 0*q3*", "text"),
+    ("refusal", lambda t: "抱歉，我无法回答这个问题。", "*✗ qa.text.refusal_increase*q3*", "text"),
+    ("dropped-section", lambda t: t.split("风险提示")[0], "*✗ qa.phrases.missing_rate*q3 ('风险提示')*", "phrases"),
 ])
 def test_free_text_regressions_are_caught_by_case(pytester: pytest.Pytester, name: str,
-                                                  mutate: Callable[[str], str], expected: str) -> None:
+                                                  mutate: Callable[[str], str], expected: str, item: str) -> None:
     build(pytester.path, "qa", QA_SUITE, QA_GOLDEN)
 
     def cand(p: str) -> Behaviour:
@@ -305,8 +281,8 @@ def test_free_text_regressions_are_caught_by_case(pytester: pytest.Pytester, nam
     with endpoints(pytester.path, answer, cand):
         result = run(pytester, "qa")
     assert result.ret == 1
-    result.stdout.fnmatch_lines([expected, "*FAILED*test_check?q3-text?*"], consecutive=False)
-    assert "test_check[q1-text]" not in result.stdout.str()
+    result.stdout.fnmatch_lines([expected, f"*FAILED*{item}?q3?*"], consecutive=False)
+    assert f"{item}[q1]" not in result.stdout.str()
 
 
 def test_identical_free_text_passes_with_similarity_next_to_noise_floor(pytester: pytest.Pytester) -> None:
@@ -329,10 +305,20 @@ def monthly_profit_cents(text):
 """
 
 
+def register_parser(root: Path, name: str, target: str) -> None:
+    """Register a consumer parser as an installed distribution would (entry point group
+    llm_conformance.consumer_parsers): a dist-info folder on the subprocess's path (its working directory)."""
+    info = root / "finance_consumer-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: finance-consumer\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[llm_conformance.consumer_parsers]\n{name} = {target}\n")
+
+
 def test_consumer_parser_breaks_on_candidate_output(pytester: pytest.Pytester) -> None:
-    suite = FIN_SUITE + "consumer_parser: finance_consumer:monthly_profit_cents\n"
+    suite = FIN_SUITE + "consumer_parser: finance-etl\n"
     build(pytester.path, "fin", suite, FIN_GOLDEN, {"goldens/fin/schemas/summary.json": FIN_SCHEMA,
                                                     "finance_consumer.py": CONSUMER})
+    register_parser(pytester.path, "finance-etl", "finance_consumer:monthly_profit_cents")
 
     def base(p: str) -> Behaviour:
         return Behaviour(text=json.dumps(fin_answer(p)))
@@ -346,8 +332,23 @@ def test_consumer_parser_breaks_on_candidate_output(pytester: pytest.Pytester) -
     with endpoints(pytester.path, base, cand):
         result = run(pytester, "fin")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*monthly_profit_cents*TypeError*", "*FAILED*test_check?m4-consumer?*"],
+    result.stdout.fnmatch_lines(["*finance-etl*TypeError*", "*FAILED*consumer_parser?m4?*"],
                                 consecutive=False)
+
+
+def test_a_consumer_parser_that_is_not_registered_is_refused_before_any_request(pytester: pytest.Pytester) -> None:
+    """Issue #13: `consumer_parser: os:system` sent the candidate's answer to /bin/sh. Only registered parsers."""
+    suite = FIN_SUITE + "consumer_parser: 'os:system'\n"
+    build(pytester.path, "fin", suite, FIN_GOLDEN, {"goldens/fin/schemas/summary.json": FIN_SCHEMA})
+
+    def shell(p: str) -> Behaviour:
+        return Behaviour(text="touch pwned")
+
+    with endpoints(pytester.path, shell, shell):
+        result = run(pytester, "fin")
+    assert result.ret == 78
+    result.stdout.fnmatch_lines(["*config_error*consumer_parser*module:function paths are not allowed*"])
+    assert not (pytester.path / "pwned").exists()
 
 
 # --- prompt-perturbation robustness ---------------------------------------------------------------------------
@@ -367,7 +368,7 @@ def test_label_flips_under_prompt_perturbation_are_caught(pytester: pytest.Pytes
     with endpoints(pytester.path, robust, robust):
         result = run(pytester, "safety")
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["*✓ safety.classification.perturbation_excess*"])
+    result.stdout.fnmatch_lines(["*? safety.classification.perturbation_excess 0 <= 0.05*INSUFFICIENT*"])
     with endpoints(pytester.path, robust, brittle):
         result = run(pytester, "safety")
     assert result.ret == 1
