@@ -26,7 +26,7 @@ FORMATS: tuple[Format, ...] = ("auto", "native", "hermes", "qwen3_xml")
 FATAL: frozenset[str] = frozenset({
     "invalid_json", "nan", "double_encoded_arguments", "missing_name", "missing_arguments", "parameters_key",
     "call_list", "arguments_not_object", "arguments_not_string", "invalid_xml", "empty_call", "invalid_call",
-    "unconvertible_value", "parser_error"})
+    "unconvertible_value", "too_complex", "parser_error"})
 
 
 @dataclass(frozen=True)

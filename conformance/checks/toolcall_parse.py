@@ -74,6 +74,10 @@ def _xml(answer: str, schemas: dict[str, Schema] | None, offset: int) -> TextCal
     """vLLM's qwen3_coder parser (:mod:`conformance.checks.toolcall_xml`), values converted as vLLM does."""
     scan: XmlScan = scan_xml(answer, lambda n: frozenset(_properties(schemas, n)) or None)
     out = TextCalls(content=scan.content)
+    if scan.too_complex:
+        out.defects.append(Defect("too_complex", f"the Qwen3-Coder XML of this answer ({len(answer):,} characters) "
+                                  "is too irregular to read within the parser's work bound; no call was read",
+                                  offset))
     counting = True
     for fn in scan.functions:
         i = offset + len(out.calls)

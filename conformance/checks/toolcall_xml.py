@@ -32,7 +32,8 @@ This module only delimits; :mod:`conformance.checks.toolcall_parse` turns the re
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 __all__ = ["XmlFunction", "XmlScan", "scan_xml", "valid_name"]
@@ -46,6 +47,9 @@ _BAD_NAME = re.compile(r"[{}<>\"' \t\n\r]")
 
 #: ``names(function_name)`` → the parameter names the tool declares, or None when it declares none / is unknown.
 Names = Callable[[str], "frozenset[str] | None"]
+#: Work bound for one text (steps over tag occurrences). Real answers need a few steps per parameter; text built to
+#: make the structural rules quadratic (they are, in vLLM too) is given up on instead (``too_complex``).
+MAX_STEPS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class XmlScan:
     hidden: tuple[str, ...] = ()   # names of <function=…> that no block reads (never called)
     empty_blocks: tuple[str, ...] = ()  # bodies of <tool_call> blocks that hold no <function=
     content: str = ""
+    too_complex: bool = False  # the work bound was hit: nothing was read
 
 
 def valid_name(name: str | None) -> bool:
@@ -77,119 +82,213 @@ def valid_name(name: str | None) -> bool:
     return bool(name) and not _BAD_NAME.search(name or "")
 
 
-def _skip(text: str, pos: int, end: int) -> int:
-    m = _SPACE.match(text, pos, end)
-    return m.end() if m else pos
+class _TooComplex(Exception):
+    pass
 
 
-def _param_start(text: str, pos: int, end: int, base: int, names: frozenset[str] | None) -> int:
-    """Next ``<parameter=`` at a line start (or at ``base``) in [pos, end); with ``names``, of those names only."""
-    i = pos
-    while (i := text.find(P_OPEN, i, end)) != -1:
-        if i == base or text[i - 1] == "\n":
-            if names is None:
-                return i
-            gt = text.find(">", i + len(P_OPEN), end)
-            if gt == -1:
-                return -1  # no later candidate can have a ">" either
-            if text[i + len(P_OPEN):gt] in names:
-                return i
-        i += 1
-    return -1
+class _Text:
+    """One text with its tag positions indexed, so each lookup is a binary search (never a rescan)."""
 
+    def __init__(self, text: str) -> None:
+        self.text, self.steps = text, 0
+        self._at: dict[str, list[int]] = {}
 
-def _declared_param_at(text: str, i: int, end: int, names: frozenset[str] | None) -> bool:
-    if not text.startswith(P_OPEN, i, end):
-        return False
-    if names is None:
-        return True
-    gt = text.find(">", i + len(P_OPEN), end)
-    return gt != -1 and text[i + len(P_OPEN):gt] in names
+    def _positions(self, token: str) -> list[int]:
+        if token not in self._at:
+            found, i = [], self.text.find(token)
+            while i != -1:
+                found.append(i)
+                i = self.text.find(token, i + len(token))
+            self._at[token] = found
+        return self._at[token]
 
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise _TooComplex
 
-def _param_close(text: str, start: int, end: int, names: frozenset[str] | None, lookahead: bool) -> int:
-    """Index of the ``</parameter>`` that ends a value starting at ``start``, or -1 (see the module docstring).
+    def each(self, token: str, pos: int, end: int) -> Iterator[int]:
+        """Positions of ``token`` lying wholly in [pos, end), in order."""
+        at = self._positions(token)
+        for k in range(bisect_left(at, pos), bisect_left(at, end - len(token) + 1)):
+            yield at[k]
 
-    ``lookahead``: the end of the text does not count as structural (the text may still grow)."""
-    depth, pos, nxt = 0, start, -2
-    while pos < end:
-        if nxt == -2 or -1 < nxt < pos:
-            nxt = _param_start(text, pos, end, start, None)
-        close = text.find(P_CLOSE, pos, end)
-        if close == -1:
-            return -1
-        if nxt != -1 and nxt < close:
-            depth, pos = depth + 1, nxt + len(P_OPEN)
-        elif depth:
-            depth, pos = depth - 1, close + len(P_CLOSE)
-        else:
-            i = _skip(text, close + len(P_CLOSE), end)
-            if ((i == end and not lookahead) or _declared_param_at(text, i, end, names)
-                    or text.startswith((FN_CLOSE, TC_CLOSE), i, end)):
-                return close
-            pos = close + len(P_CLOSE)
-    return -1
+    def find(self, token: str, pos: int, end: int) -> int:
+        at = self._positions(token)
+        k = bisect_left(at, pos)
+        return at[k] if k < len(at) and at[k] + len(token) <= end else -1
 
+    def skip(self, pos: int, end: int) -> int:
+        m = _SPACE.match(self.text, pos, end)
+        return m.end() if m else pos
 
-def _function_close(text: str, start: int, end: int) -> int:
-    """First ``</function>`` in [start, end) followed only by whitespace and then ``</tool_call>`` or the end."""
-    i = start
-    while (i := text.find(FN_CLOSE, i, end)) != -1:
-        j = _skip(text, i + len(FN_CLOSE), end)
-        if j == end or text.startswith(TC_CLOSE, j, end):
-            return i
-        i += len(FN_CLOSE)
-    return -1
+    def name_at(self, i: int, end: int) -> str | None:
+        """The NAME of a ``<parameter=NAME>`` starting at ``i`` (None without a ``>``)."""
+        gt = self.find(">", i + len(P_OPEN), end)
+        return self.text[i + len(P_OPEN):gt] if gt != -1 else None
 
+    def param_start(self, pos: int, end: int, base: int, names: frozenset[str] | None) -> int:
+        """Next ``<parameter=`` at a line start (or at ``base``) in [pos, end); with ``names``, of those only."""
+        text = self.text
+        for i in self.each(P_OPEN, pos, end):
+            self.step()
+            if i == base or text[i - 1] == "\n":
+                if names is None:
+                    return i
+                name = self.name_at(i, end)
+                if name is None:
+                    return -1  # no later candidate can have a ">" either
+                if name in names:
+                    return i
+        return -1
 
-def _walk(text: str, start: int, end: int, names: frozenset[str] | None) -> int:
-    """Walk a function body parameter by parameter to its structural ``</function>``; its index, or -1."""
-    pos, seen = start, set[str]()
-    while pos < end:
-        while pos < end and text[pos] in _WALK_SPACE:
-            pos += 1
-        if pos >= end:
-            return -1
-        if text.startswith(FN_CLOSE, pos, end):
-            return pos
-        if not text.startswith(P_OPEN, pos, end):
-            return _function_close(text, pos, end)
-        gt = text.find(">", pos + len(P_OPEN), end)
-        if gt == -1:
-            return -1
-        pname = text[pos + len(P_OPEN):gt]
-        value = gt + 1 + (gt + 1 < end and text[gt + 1] == "\n")
-        close = _param_close(text, value, end, names, lookahead=True)
-        if close == -1:  # a missing </parameter>: the next declared, not yet seen parameter ends it
-            unseen = None if names is None else names - seen - {pname}
-            nxt = _param_start(text, value, end, value, unseen)
-            if nxt == -1:
+    def declared_param_at(self, i: int, end: int, names: frozenset[str] | None) -> bool:
+        if not self.text.startswith(P_OPEN, i, end):
+            return False
+        return names is None or self.name_at(i, end) in names
+
+    def param_close(self, start: int, end: int, names: frozenset[str] | None, lookahead: bool) -> int:
+        """Index of the ``</parameter>`` ending a value that starts at ``start``, or -1 (module docstring).
+
+        ``lookahead``: the end of the text does not count as structural (the text may still grow)."""
+        depth, pos, nxt = 0, start, -2
+        while pos < end:
+            self.step()
+            if nxt == -2 or -1 < nxt < pos:
+                nxt = self.param_start(pos, end, start, None)
+            close = self.find(P_CLOSE, pos, end)
+            if close == -1:
                 return -1
+            if nxt != -1 and nxt < close:
+                depth, pos = depth + 1, nxt + len(P_OPEN)
+            elif depth:
+                depth, pos = depth - 1, close + len(P_CLOSE)
+            else:
+                i = self.skip(close + len(P_CLOSE), end)
+                if ((i == end and not lookahead) or self.declared_param_at(i, end, names)
+                        or self.text.startswith((FN_CLOSE, TC_CLOSE), i, end)):
+                    return close
+                pos = close + len(P_CLOSE)
+        return -1
+
+    def function_close(self, start: int, end: int) -> int:
+        """First ``</function>`` in [start, end) followed only by whitespace and then ``</tool_call>`` or the end."""
+        for i in self.each(FN_CLOSE, start, end):
+            self.step()
+            j = self.skip(i + len(FN_CLOSE), end)
+            if j == end or self.text.startswith(TC_CLOSE, j, end):
+                return i
+        return -1
+
+    def walk(self, start: int, end: int, names: frozenset[str] | None) -> int:
+        """Walk a function body parameter by parameter to its structural ``</function>``; its index, or -1."""
+        text, pos, seen = self.text, start, set[str]()
+        while pos < end:
+            self.step()
+            while pos < end and text[pos] in _WALK_SPACE:
+                pos += 1
+            if pos >= end:
+                return -1
+            if text.startswith(FN_CLOSE, pos, end):
+                return pos
+            if not text.startswith(P_OPEN, pos, end):
+                return self.function_close(pos, end)
+            gt = self.find(">", pos + len(P_OPEN), end)
+            if gt == -1:
+                return -1
+            pname = text[pos + len(P_OPEN):gt]
+            value = gt + 1 + (gt + 1 < end and text[gt + 1] == "\n")
+            close = self.param_close(value, end, names, lookahead=True)
+            if close == -1:  # a missing </parameter>: the next declared, not yet seen parameter ends it
+                unseen = None if names is None else names - seen - {pname}
+                nxt = self.param_start(value, end, value, unseen)
+                if nxt == -1:
+                    return -1
+                seen.add(pname)
+                pos = nxt
+                continue
             seen.add(pname)
-            pos = nxt
-            continue
-        seen.add(pname)
-        pos = close + len(P_CLOSE)
-    return -1
+            pos = close + len(P_CLOSE)
+        return -1
 
-
-def _blocks(text: str) -> list[tuple[int, int]]:
-    """(body start, body end) of each <tool_call> block; [(0, len)] when there is no <tool_call>."""
-    spans, pos, n = [], 0, len(text)
-    while (s := text.find(TC_OPEN, pos)) != -1:
-        body = k = s + len(TC_OPEN)
-        close = -1
-        while (k := text.find(TC_CLOSE, k)) != -1:
-            j = _skip(text, k + len(TC_CLOSE), n)
-            if j == n or text.startswith(TC_OPEN, j):
-                close = k
+    def blocks(self) -> list[tuple[int, int]]:
+        """(body start, body end) of each <tool_call> block; [(0, len)] when there is no <tool_call>."""
+        text, n = self.text, len(self.text)
+        spans, pos = [], 0
+        while (s := self.find(TC_OPEN, pos, n)) != -1:
+            body, close = s + len(TC_OPEN), -1
+            for k in self.each(TC_CLOSE, body, n):
+                self.step()
+                j = self.skip(k + len(TC_CLOSE), n)
+                if j == n or text.startswith(TC_OPEN, j):
+                    close = k
+                    break
+            spans.append((body, n if close == -1 else close))
+            if close == -1:
                 break
-            k += len(TC_CLOSE)
-        spans.append((body, n if close == -1 else close))
-        if close == -1:
-            break
-        pos = close + len(TC_CLOSE)
-    return spans or [(0, n)]
+            pos = close + len(TC_CLOSE)
+        return spans or [(0, n)]
+
+    def params(self, start: int, end: int, names: frozenset[str] | None
+               ) -> tuple[list[tuple[str, str]], list[str]]:
+        """The parameters of a delimited function ``text[start:end]`` (``start``: after the name's ``>``)."""
+        text = self.text
+        params: list[tuple[str, str]] = []
+        unclosed: list[str] = []
+        pos = start
+        while (ps := self.param_start(pos, end, start, None)) != -1:
+            gt = self.find(">", ps + len(P_OPEN), end)
+            if gt == -1:
+                break
+            pname, value = text[ps + len(P_OPEN):gt], gt + 1
+            close = self.param_close(value, end, names, lookahead=False)
+            if close != -1:
+                raw, pos = text[value:close], close + len(P_CLOSE)
+            else:
+                unclosed.append(pname)
+                nxt = self.param_start(value, end, value, names)
+                if nxt != -1:
+                    raw, pos = text[value:nxt], nxt
+                else:
+                    fc = self.function_close(value, end)
+                    raw, pos = text[value:fc if fc != -1 else end], end
+            params.append((pname, _strip_newlines(raw)))
+        return params, unclosed
+
+    def function(self, body: int, end: int, wrapped: bool, names: Names) -> tuple[XmlFunction | None, int]:
+        """The first function of the block ``text[body:end]`` and where it ends, or (None, body) without one."""
+        text = self.text
+        fs = self.find(FN_OPEN, body, end)
+        if fs == -1:
+            return None, body
+        after = fs + len(FN_OPEN)
+        gt = self.find(">", after, end)
+        walked = self.walk(gt + 1, end, names(text[after:gt])) if gt != -1 else self.walk(after, end, None)
+        fend = walked if walked != -1 else self.function_close(after, end)
+        closed = fend != -1
+        fend = fend if closed else end
+        tag_closed = not wrapped or (closed and text.startswith(TC_CLOSE, self.skip(fend + len(FN_CLOSE),
+                                                                                      len(text))))
+        gt = self.find(">", after, fend)
+        if gt == -1:
+            return XmlFunction(None, (), fs, wrapped, closed, tag_closed), fend
+        name = text[after:gt]
+        params, unclosed = self.params(gt + 1, fend, names(name))
+        return XmlFunction(name, tuple(params), fs, wrapped, closed, tag_closed, tuple(unclosed),
+                           settled=wrapped and walked != -1), fend
+
+    def content(self) -> str:
+        """vLLM's content: the text before the first <tool_call> holding a <function=, else before <function=."""
+        text, n, pos = self.text, len(self.text), 0
+        while (tc := self.find(TC_OPEN, pos, n)) != -1:
+            self.step()
+            close = self.find(TC_CLOSE, tc + len(TC_OPEN), n)
+            limit = close if close != -1 else n
+            if self.find(FN_OPEN, tc + len(TC_OPEN), limit) != -1:
+                return text[:tc]
+            pos = close + len(TC_CLOSE) if close != -1 else limit
+        at = self.find(FN_OPEN, 0, n)
+        return text[:at] if at >= 0 else text
 
 
 def _strip_newlines(value: str) -> str:
@@ -197,86 +296,27 @@ def _strip_newlines(value: str) -> str:
     return value[:-1] if value.endswith("\n") else value
 
 
-def _params(text: str, start: int, end: int, names: frozenset[str] | None
-            ) -> tuple[list[tuple[str, str]], list[str]]:
-    """The parameters of a delimited function ``text[start:end]`` (``start``: after the name's ``>``)."""
-    params: list[tuple[str, str]] = []
-    unclosed: list[str] = []
-    pos = start
-    while (ps := _param_start(text, pos, end, start, None)) != -1:
-        gt = text.find(">", ps + len(P_OPEN), end)
-        if gt == -1:
-            break
-        pname, value = text[ps + len(P_OPEN):gt], gt + 1
-        close = _param_close(text, value, end, names, lookahead=False)
-        if close != -1:
-            raw, pos = text[value:close], close + len(P_CLOSE)
-        else:
-            unclosed.append(pname)
-            nxt = _param_start(text, value, end, value, names)
-            if nxt != -1:
-                raw, pos = text[value:nxt], nxt
-            else:
-                fc = _function_close(text, value, end)
-                raw, pos = text[value:fc if fc != -1 else end], end
-        params.append((pname, _strip_newlines(raw)))
-    return params, unclosed
-
-
-def _function(text: str, body: int, end: int, wrapped: bool, names: Names) -> tuple[XmlFunction | None, int]:
-    """The first function of the block ``text[body:end]`` and where it ends, or (None, body) when it has none."""
-    fs = text.find(FN_OPEN, body, end)
-    if fs == -1:
-        return None, body
-    after = fs + len(FN_OPEN)
-    gt = text.find(">", after, end)
-    walked = _walk(text, gt + 1, end, names(text[after:gt])) if gt != -1 else _walk(text, after, end, None)
-    fend = walked if walked != -1 else _function_close(text, after, end)
-    closed = fend != -1
-    fend = fend if closed else end
-    tag_closed = not wrapped or (closed and text.startswith(TC_CLOSE, _skip(text, fend + len(FN_CLOSE),
-                                                                             len(text))))
-    gt = text.find(">", after, fend)
-    if gt == -1:
-        return XmlFunction(None, (), fs, wrapped, closed, tag_closed), fend
-    name = text[after:gt]
-    params, unclosed = _params(text, gt + 1, fend, names(name))
-    return XmlFunction(name, tuple(params), fs, wrapped, closed, tag_closed, tuple(unclosed),
-                       settled=wrapped and walked != -1), fend
-
-
-def _content(text: str) -> str:
-    """vLLM's content: the text before the first <tool_call> holding a <function=, else before <function=."""
-    pos = 0
-    while (tc := text.find(TC_OPEN, pos)) != -1:
-        close = text.find(TC_CLOSE, tc + len(TC_OPEN))
-        limit = close if close != -1 else len(text)
-        if text.find(FN_OPEN, tc + len(TC_OPEN), limit) != -1:
-            return text[:tc]
-        pos = close + len(TC_CLOSE) if close != -1 else limit
-    at = text.find(FN_OPEN)
-    return text[:at] if at >= 0 else text
-
-
 def scan_xml(text: str, names: Names) -> XmlScan:
     """Delimit every call vLLM's qwen3_coder parser would read from ``text`` (already free of reasoning)."""
-    if FN_OPEN not in text:  # vLLM reads no call; the blocks are reported, or the raw tags would go unnoticed
-        return XmlScan(empty_blocks=tuple(text[b:e] for b, e in _blocks(text)) if TC_OPEN in text else (),
-                       content=text)
-    wrapped = TC_OPEN in text
-    functions: list[XmlFunction] = []
-    hidden: list[str] = []
-    empty: list[str] = []
-    for body, end in _blocks(text):
-        fn, fend = _function(text, body, end, wrapped, names)
-        if fn is None:
-            empty.append(text[body:end])
-            continue
-        functions.append(fn)
-        pos = fend
-        while (more := text.find(FN_OPEN, pos, end)) != -1:
-            gt = text.find(">", more, end)
-            hidden.append(text[more + len(FN_OPEN):gt if gt != -1 else min(end, more + 40)])
-            pos = more + len(FN_OPEN)
-    return XmlScan(tuple(functions), tuple(hidden), tuple(empty),
-                   _content(text) if functions else text)
+    if FN_OPEN not in text and TC_OPEN not in text:
+        return XmlScan(content=text)
+    t = _Text(text)
+    try:
+        if FN_OPEN not in text:  # vLLM reads no call; the blocks are reported, or the raw tags would go unnoticed
+            return XmlScan(empty_blocks=tuple(text[b:e] for b, e in t.blocks()), content=text)
+        wrapped = TC_OPEN in text
+        functions: list[XmlFunction] = []
+        hidden: list[str] = []
+        empty: list[str] = []
+        for body, end in t.blocks():
+            fn, fend = t.function(body, end, wrapped, names)
+            if fn is None:
+                empty.append(text[body:end])
+                continue
+            functions.append(fn)
+            for more in t.each(FN_OPEN, fend, end):
+                gt = t.find(">", more, end)
+                hidden.append(text[more + len(FN_OPEN):gt if gt != -1 else min(end, more + 40)])
+        return XmlScan(tuple(functions), tuple(hidden), tuple(empty), t.content() if functions else text)
+    except _TooComplex:
+        return XmlScan(content=text, too_complex=True)

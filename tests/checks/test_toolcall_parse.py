@@ -333,3 +333,15 @@ def test_xml_values_are_python_literals_never_code() -> None:
     assert convert_xml_value("__import__('os').getcwd()", prop, True).value == "__import__('os').getcwd()"
     assert convert_xml_value("{'a': (1, 2)}", prop, True).value == {"a": [1, 2]}
 
+
+
+def test_xml_built_to_make_the_structure_rules_quadratic_is_given_up_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.checks import toolcall_xml
+
+    # n structural opens and one close: each parameter's end is searched across all later ones (n² steps in vLLM)
+    text = "<tool_call>\n<function=f>\n<parameter=b>\n" + "\n<parameter=a>x" * 300 + "</parameter>x</function>"
+    assert parse_tool_calls(text, None, None).calls  # within the bound: read
+    monkeypatch.setattr(toolcall_xml, "MAX_STEPS", 10_000)
+    res = parse_tool_calls(text, None, None)
+    assert res.calls == () and names(res) == ["too_complex"] and not res.ok
+    assert parse_tool_calls(render_xml([{"name": "f", "arguments": {"a": 1}}] * 50), None, None).ok  # linear: fine
