@@ -76,8 +76,7 @@ def _xml(answer: str, schemas: dict[str, Schema] | None, offset: int) -> TextCal
     out = TextCalls(content=scan.content)
     if scan.too_complex:
         out.defects.append(Defect("too_complex", f"the Qwen3-Coder XML of this answer ({len(answer):,} characters) "
-                                  "is too irregular to read within the parser's work bound; no call was read",
-                                  offset))
+                                  "is too irregular to read within the parser's work bound; no call was read"))
     counting = True
     for fn in scan.functions:
         i = offset + len(out.calls)
@@ -85,8 +84,8 @@ def _xml(answer: str, schemas: dict[str, Schema] | None, offset: int) -> TextCal
         counting = counting and fn.settled
         if fn.name is None or not valid_name(fn.name):
             shown = "<function=" if fn.name is None else f"<function={fn.name[:40]}>"
-            out.defects.append(Defect("invalid_function_name", f"{shown!r} is not a function name (no '>', "
-                                      "whitespace, quotes or braces); vLLM drops the call", i))
+            out.defects.append(Defect("invalid_function_name", f"{shown!r} is not a function name (no '>', or it "
+                                      "holds whitespace, quotes, braces or angle brackets); vLLM drops the call", i))
             continue
         if not fn.wrapped:
             out.defects.append(Defect("unwrapped_call", f"{where}: <function=…> without a <tool_call> wrapper; "
