@@ -1,4 +1,5 @@
-"""``conformance`` command line: lint | preflight | record | load | report | new-system | codeowners | local.
+"""``conformance`` command line: lint | preflight | record | load | report | new-system | codeowners | local |
+parse-tool-calls.
 
 Every command prints one actionable message for bad input (``ConformanceError``) and exits non-zero; tracebacks are
 for bugs only. Exit codes: 0 ok, 1 problems found (lint errors, failed recordings, preflight failures), 2 usage or
@@ -288,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     loc.add_argument("names", nargs="*", help="endpoint names (default: the default baseline and candidate; "
                                               "all embedded ones for down/status)")
     loc.set_defaults(func=cmd_local)
+
+    from conformance import toolparse_cli
+
+    toolparse_cli.add_parser(sub)
     return p
 
 

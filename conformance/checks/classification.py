@@ -48,6 +48,7 @@ from conformance.checks.stats import (
     paired_difference_interval,
     wilson_interval,
 )
+from conformance.checks.think import THINK_OPEN, split_think
 from conformance.gates import GateResult, compare, rate_gate
 
 __all__ = [
@@ -66,8 +67,6 @@ __all__ = [
 
 INVALID = "<invalid>"
 _LATIN = "a-z0-9\u00c0-\u024f"
-_THINK_CLOSE = re.compile(r"</think\s*>", re.IGNORECASE)
-_THINK_OPEN = re.compile(r"<think\s*>", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -81,11 +80,15 @@ class LabelMatch:
 
 
 def _answer(text: str) -> tuple[str, int] | None:
-    """The text after any think block and its offset; None when the answer ended inside its reasoning."""
-    closes = list(_THINK_CLOSE.finditer(text))
-    if closes:
-        return text[closes[-1].end():], closes[-1].end()
-    return None if _THINK_OPEN.search(text) else (text, 0)
+    """The text after any think block and its offset; None when the answer ended inside its reasoning.
+
+    Stricter than :func:`~conformance.checks.think.split_think` on one point: an opening tag anywhere without a
+    closing one also counts as "ended inside its reasoning" — a label found in unfinished reasoning is not an
+    answer."""
+    split = split_think(text)
+    if split.unclosed or (split.reasoning is None and THINK_OPEN.search(text)):
+        return None
+    return split.answer, split.start
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from conformance.checks.result import Finding
+from conformance.checks.think import split_think
 
 ReasoningPlace = Literal["none", "field", "content", "both"]
 
-_THINK_OPEN = re.compile(r"\A\s*<think>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)(?:\r?\n)?[ \t]*```", re.DOTALL)
 _FENCE_WHOLE = re.compile(r"\A```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*)```\Z", re.DOTALL)
 _FENCE_OPEN_ONLY = re.compile(r"\A```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*)\Z", re.DOTALL)
@@ -125,19 +124,18 @@ def _clip(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _not_json_first(before: str) -> bool:
+    # a "</think>" that follows the start of a JSON document or fence is text inside it (a string value), not
+    # the end of a template-opened think block
+    return not before.lstrip().startswith(("{", "[", "`"))
+
+
 def _strip_think(text: str) -> tuple[str, str | None, str | None]:
-    """(rest, think text or None, error or None)."""
-    m = _THINK_OPEN.match(text)
-    if m:
-        close = _THINK_CLOSE.search(text, m.end())
-        if close is None:
-            return "", text[m.end():], "unclosed <think> block: the answer ended inside its reasoning"
-        return text[close.end():], text[m.end():close.start()], None
-    close = _THINK_CLOSE.search(text)
-    if close is not None and not text.lstrip().startswith(("{", "[", "`")):
-        # chat templates that put "<think>" into the prompt leave only the closing tag in the content
-        return text[close.end():], text[:close.start()], None
-    return text, None, None
+    """(rest, think text or None, error or None) — the reading of :mod:`conformance.checks.think`."""
+    split = split_think(text, orphan_ok=_not_json_first)
+    if split.unclosed:
+        return "", split.reasoning, "unclosed <think> block: the answer ended inside its reasoning"
+    return split.answer, split.reasoning, None
 
 
 def extract_json(text: str | None, reasoning: str | None = None, *, allow_prose: bool = False) -> Extraction:

@@ -6,16 +6,28 @@ Qwen3-Coder XML (``<tool_call><function=NAME><parameter=P>VALUE</parameter></fun
 consumer dispatches on *name + arguments*, so that is what survives parsing; the shape is recorded in
 :attr:`ToolCall.source` and call ids are kept only for display.
 
-:func:`parse_tool_calls` never raises: bad output is data. It returns the calls it could recover and named
-**defects**. *Fatal* defects (:data:`FATAL`) mean a standard consumer could not use the output
-(``invalid_json``, ``nan``, ``double_encoded_arguments``, ``call_inside_think`` …); the others are warnings
-the parser recovered from (``unclosed_tag``, ``duplicate_keys``, ``unknown_tool``, ``unknown_parameter`` …).
+Text shapes are read **the way vLLM's tool parsers read them** (``hermes``, ``qwen3_coder``), so that a
+vLLM-served baseline and a candidate emitting the same text as content agree exactly where a vLLM consumer would
+see the same calls (see ``docs/TOOLCALLS.md`` for the rules, the vectors and the named divergences):
 
-XML parameter values are text, so they are coerced by the tool's JSON schema, trying null → boolean →
-integer → number → object/array and keeping the text when ``string`` is allowed (so a union
-``integer | string`` reads ``"30"`` as 30); a value that fits no declared type stays a string (defect
-``coercion_failed``). Without a schema XML values stay strings, as in vLLM's ``qwen3_coder`` parser. One
-newline after the opening and before the closing parameter tag belongs to the format and is dropped.
+``format="auto"`` (default)
+    native calls, plus the text shape the answer uses — hermes when its first ``<tool_call>`` holds JSON,
+    Qwen3-Coder XML when it holds ``<function=`` (or there is a ``<function=`` and no ``<tool_call>`` at all).
+``"native"``
+    only ``message.tool_calls``; tool-call markup left in the content is reported (``calls_in_content``).
+``"hermes"`` / ``"qwen3_xml"``
+    native calls plus that one text shape, whatever the text looks like.
+
+Reasoning is skipped first (:mod:`conformance.checks.think`); calls inside it are never made. A complete call
+found there is a warning (``call_inside_think``), a mere mention of ``<tool_call>`` is nothing.
+
+:func:`parse_tool_calls` never raises: bad output is data. It returns the calls it could recover and named
+**defects**. *Fatal* defects (:data:`FATAL`) mean a standard consumer could not use the output — vLLM's parser
+would return no calls at all (``invalid_json``, ``parameters_key``, ``unconvertible_value`` …) or the consumer's
+``json.loads(arguments)`` would not give an object (``double_encoded_arguments``, ``nan`` …). A call that cannot
+be used at all is either left out of :attr:`ParseResult.calls` or carries a fatal defect. The others are warnings
+about output vLLM still reads (``unclosed_tag``, ``unwrapped_call``, ``hidden_call``, ``serialized_arguments``,
+``coercion_failed``, ``unknown_tool`` …).
 
 Comparison, tiers and gates live in :mod:`conformance.checks.toolcalls`, the public face of this module.
 """
@@ -25,321 +37,131 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.canonical import canonical_json
 from conformance.checks.schema import Schema, resolve_branches
+from conformance.checks.think import split_think
+from conformance.checks.toolcall_json import native_arguments, parse_hermes, parse_native
+from conformance.checks.toolcall_model import FATAL, FORMATS, Defect, Format, ParseResult, TextCalls, ToolCall
+from conformance.checks.toolcall_values import (
+    coerce_text,
+    convert_xml_value,
+    has_non_finite,
+    property_schema,
+    schema_types,
+    tool_schemas,
+    value_type,
+)
+from conformance.checks.toolcall_xml import FN_OPEN, TC_OPEN, XmlScan, scan_xml, valid_name
 
-FATAL: frozenset[str] = frozenset({
-    "invalid_json", "nan", "double_encoded_arguments", "missing_name", "arguments_not_object",
-    "arguments_not_string", "call_inside_think", "invalid_xml", "empty_call", "invalid_call", "parser_error"})
-_TAG = re.compile(r"</?tool_call>|</?think>")
-_FUNC = re.compile(r"<function=([^>\n]*)>(.*?)(</function>|(?=<function=)|\Z)", re.DOTALL)
-_PARAM = re.compile(r"<parameter=([^>\n]*)>(.*?)(</parameter>|(?=<parameter=)|\Z)", re.DOTALL)
-_INT = re.compile(r"-?\d+")
-_NUM = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+__all__ = [
+    "FATAL", "FORMATS", "Defect", "Format", "ParseResult", "ToolCall", "ToolCallStream", "canonical_json",
+    "coerce_text", "expected_calls", "parse_tool_calls", "property_schema", "render_hermes", "render_native",
+    "render_xml", "schema_types", "tool_schemas", "value_type",
+]
 
-
-def canonical_json(obj: Any) -> str:
-    """Sorted keys, no whitespace, UTF-8 kept; NaN stays ``NaN`` so a value always equals itself."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """One call in canonical form. ``source``: native | hermes | xml | expected; ``id`` is never compared."""
-
-    name: str
-    arguments: Any
-    source: str = "native"
-    id: str | None = field(default=None, compare=False)
-
-    @property
-    def canonical(self) -> str:
-        return canonical_json({"name": self.name, "arguments": self.arguments})
+_SPACE = re.compile(r"\s*")
 
 
-@dataclass(frozen=True)
-class Defect:
-    """A named problem in one output; ``call`` is the 0-based index of the call it belongs to, if any."""
-
-    name: str
-    detail: str
-    call: int | None = None
-
-    @property
-    def fatal(self) -> bool:
-        return self.name in FATAL
+def _properties(schemas: dict[str, Schema] | None, name: str) -> Mapping[str, Any]:
+    """The tool's top-level ``properties``, the only place vLLM looks for parameter types."""
+    props = (schemas or {}).get(name, {}).get("properties")
+    return props if isinstance(props, Mapping) else {}
 
 
-@dataclass(frozen=True)
-class ParseResult:
-    """Calls recovered from one response, its defects, the text next to the calls and its finish_reason."""
-
-    calls: tuple[ToolCall, ...] = ()
-    defects: tuple[Defect, ...] = ()
-    content: str = ""
-    finish_reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not any(d.fatal for d in self.defects)
-
-    @property
-    def sources(self) -> frozenset[str]:
-        return frozenset(c.source for c in self.calls)
-
-
-# ---------------------------------------------------------------- schema helpers
-def tool_schemas(tools: Sequence[Mapping[str, Any]] | None) -> dict[str, Schema] | None:
-    """``{name: parameters schema}`` from an OpenAI ``tools`` array (None when no tools were given)."""
-    if tools is None:
-        return None
-    out: dict[str, Schema] = {}
-    for tool in tools:
-        fn = tool.get("function", tool) if isinstance(tool, Mapping) else None
-        if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
-            params = fn.get("parameters")
-            out[fn["name"]] = params if isinstance(params, Mapping) else {}
-    return out
-
-
-def schema_types(schema: Any, root: Schema) -> set[str]:
-    """JSON types a (sub)schema admits: ``type``, ``nullable``, ``enum``/``const`` and union branches."""
-    out: set[str] = set()
-    for s in resolve_branches(schema, root):
-        t = s.get("type")
-        out.update([t] if isinstance(t, str) else [x for x in t if isinstance(x, str)] if isinstance(t, list) else [])
-        if s.get("nullable") is True:
-            out.add("null")
-        for v in [*(s.get("enum") or ()), *([s["const"]] if "const" in s else [])]:
-            out.add(value_type(v))
-    return out
-
-
-def property_schema(params: Schema | None, name: str, root: Schema | None = None) -> Any:
-    """The subschema of parameter ``name`` (looking through unions and local refs), or None."""
-    if not params:
-        return None
-    for s in resolve_branches(params, root if root is not None else params):
-        sub = (s.get("properties") or {}).get(name)
-        if sub is not None:
-            return sub
-    return None
-
-
-def value_type(v: Any) -> str:
-    """JSON-Schema type name of a value; unlike JSON's one "number", integer and float are told apart."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int):
-        return "integer"
-    return {float: "number", str: "string", list: "array", dict: "object"}.get(type(v), type(v).__name__)
-
-
-def coerce_text(value: str, schema: Any, root: Schema | None = None) -> tuple[Any, bool]:
-    """An XML parameter's text → typed value by schema; ``(value, False)`` when no declared type fits."""
-    types = schema_types(schema, root or (schema if isinstance(schema, Mapping) else {}))
-    if not types:
-        return value, True
-    s = value.strip()
-    if "null" in types and s.lower() in ("null", "none"):
-        return None, True
-    if "boolean" in types and s.lower() in ("true", "false"):
-        return s.lower() == "true", True
-    if types & {"integer", "number"} and _NUM.fullmatch(s) and len(s) <= 4000:  # int() refuses longer digits
-        if _INT.fullmatch(s):
-            return int(s), True
-        if "number" in types:
-            return float(s), True
-    if types & {"object", "array"}:
-        loaded, _, err = _load_json(s)
-        if err is None and value_type(loaded) in types:
-            return loaded, True
-    return value, "string" in types
-
-
-# ---------------------------------------------------------------- parsing
-def _load_json(text: str) -> tuple[Any, list[str], str | None]:
-    """JSON value, defect names (nan, duplicate_keys), error message."""
-    flags: list[str] = []
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        if len({k for k, _ in items}) < len(items):
-            flags.append("duplicate_keys")
-        return dict(items)
-
-    def const(name: str) -> float:
-        flags.append("nan")
-        return float(name)
-
-    try:
-        return json.loads(text, object_pairs_hook=pairs, parse_constant=const), sorted(set(flags)), None
-    except json.JSONDecodeError as exc:
-        return None, [], f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    except (ValueError, RecursionError) as exc:
-        return None, [], f"{type(exc).__name__}: {exc}"
-
-
-def _arguments(raw: Any, where: str, defects: list[Defect], i: int, *, from_string: bool) -> Any:
-    """Validate/decode one call's arguments; appends defects; returns a dict, or None when unusable."""
-    if from_string and isinstance(raw, Mapping):
-        defects.append(Defect("arguments_not_string", f"{where}: arguments is a JSON object, not a JSON string "
-                              "— json.loads(arguments) raises TypeError", i))
-        return dict(raw)
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        defects.append(Defect("empty_arguments", f"{where}: no arguments given; read as {{}}", i))
-        return {}
-    value = raw
-    if isinstance(raw, str):
-        value, flags, err = _load_json(raw)
-        if err is not None:
-            kind = "invalid_json" if from_string else "arguments_not_object"
-            defects.append(Defect(kind, f"{where}: arguments are not valid JSON ({err}): {raw[:80]!r}", i))
-            return None
-        defects += [Defect(f, f"{where}: arguments contain {f.replace('_', ' ')}", i) for f in flags]
-        if not from_string and isinstance(value, dict):  # hermes: "arguments" should be an object, not text
-            defects.append(Defect("double_encoded_arguments", f"{where}: arguments are a JSON string holding "
-                                  "an object", i))
-            return value
-        if isinstance(value, str):
-            inner, _, err = _load_json(value)
-            if err is None and isinstance(inner, dict):
-                defects.append(Defect("double_encoded_arguments", f"{where}: arguments were JSON-encoded twice", i))
-                return inner
-    if not isinstance(value, dict):
-        defects.append(Defect("arguments_not_object", f"{where}: arguments are {value_type(value)}, not an object", i))
-        return None
-    return value
-
-
-def _native(items: Sequence[Any], defects: list[Defect]) -> list[ToolCall]:
-    calls = []
-    for i, tc in enumerate(items):
-        fn = tc.get("function") if isinstance(tc, Mapping) else None
-        if not isinstance(fn, Mapping):
-            defects.append(Defect("invalid_call", f"native call {i + 1} has no function object: {tc!r:.80}", i))
+def _xml(answer: str, schemas: dict[str, Schema] | None, offset: int) -> TextCalls:
+    """vLLM's qwen3_coder parser (:mod:`conformance.checks.toolcall_xml`), values converted as vLLM does."""
+    scan: XmlScan = scan_xml(answer, lambda n: frozenset(_properties(schemas, n)) or None)
+    out = TextCalls(content=scan.content)
+    if scan.too_complex:
+        out.defects.append(Defect("too_complex", f"the Qwen3-Coder XML of this answer ({len(answer):,} characters) "
+                                  "is too irregular to read within the parser's work bound; no call was read"))
+    counting = True
+    for fn in scan.functions:
+        i = offset + len(out.calls)
+        where = f"call {i + 1} `{fn.name}`"
+        counting = counting and fn.settled
+        if fn.name is None or not valid_name(fn.name):
+            shown = "<function=" if fn.name is None else f"<function={fn.name[:40]}>"
+            out.defects.append(Defect("invalid_function_name", f"{shown!r} is not a function name (no '>', or it "
+                                      "holds whitespace, quotes, braces or angle brackets); vLLM drops the call", i))
             continue
-        name = fn.get("name")
-        if not isinstance(name, str) or not name:
-            defects.append(Defect("missing_name", f"native call {i + 1} has no function name", i))
-            continue
-        args = _arguments(fn.get("arguments"), f"call {i + 1} `{name}`", defects, i, from_string=True)
-        if args is not None:
-            calls.append(ToolCall(name, args, "native", tc.get("id") if isinstance(tc.get("id"), str) else None))
-    return calls
-
-
-def _xml(body: str, i: int, schemas: dict[str, Schema] | None, defects: list[Defect]) -> list[ToolCall]:
-    calls = []
-    for fm in _FUNC.finditer(body):
-        name, fbody = fm.group(1).strip(), fm.group(2)
-        if not fm.group(3):
-            defects.append(Defect("unclosed_tag", f"call {i + 1} `{name}`: missing </function>", i))
-        params = (schemas or {}).get(name)
-        args: dict[str, Any] = {}
-        for pm in _PARAM.finditer(fbody):
-            pname, text = pm.group(1).strip(), pm.group(2)
-            if not pm.group(3):
-                defects.append(Defect("unclosed_tag", f"call {i + 1} `{name}`: missing </parameter> after "
-                                      f"`{pname}`", i))
-            text = text[1:] if text.startswith("\n") else text
-            text = text[:-1] if text.endswith("\n") else text
+        if not fn.wrapped:
+            out.defects.append(Defect("unwrapped_call", f"{where}: <function=…> without a <tool_call> wrapper; "
+                                      "vLLM's qwen3_coder parser still reads it", i))
+        if not fn.closed:
+            out.defects.append(Defect("unclosed_tag", f"{where}: missing </function>", i))
+        elif not fn.tag_closed:
+            out.defects.append(Defect("unclosed_tag", f"{where}: missing </tool_call>", i))
+        out.defects += [Defect("unclosed_tag", f"{where}: missing </parameter> after `{p}`", i)
+                        for p in fn.unclosed_params]
+        props, args = _properties(schemas, fn.name), {}
+        for pname, text in fn.params:
             if pname in args:
-                defects.append(Defect("duplicate_keys", f"call {i + 1} `{name}`: parameter `{pname}` given twice", i))
-            value, fits = coerce_text(text, property_schema(params, pname), params)
-            if not fits:
-                defects.append(Defect("coercion_failed", f"call {i + 1} `{name}`: `{pname}`={text[:40]!r} fits no "
-                                      "type the schema declares", i))
-            args[pname] = value
-        calls.append(ToolCall(name, args, "xml"))
-    if not calls:
-        defects.append(Defect("invalid_xml", f"call {i + 1}: no <function=NAME> in {body[:80]!r}", i))
-    return calls
+                out.defects.append(Defect("duplicate_keys", f"{where}: parameter `{pname}` given twice; the last "
+                                          "one counts", i))
+            conv = convert_xml_value(text, props.get(pname), pname in props)
+            if conv.breaks_vllm:
+                out.defects.append(Defect("unconvertible_value", f"{where}: `{pname}`={text[:40]!r} {conv.note} — "
+                                          "vLLM's parser raises and returns no calls at all", i))
+            elif conv.note:
+                out.defects.append(Defect("coercion_failed", f"{where}: `{pname}`={text[:40]!r} {conv.note}", i))
+            args[pname] = conv.value
+        if has_non_finite(args):
+            out.defects.append(Defect("nan", f"{where}: arguments contain NaN or Infinity", i))
+        out.calls.append(ToolCall(fn.name, args, "xml"))
+        out.settled += counting
+    for body in scan.empty_blocks:
+        i = offset + len(out.calls)
+        out.defects.append(Defect("empty_call", "empty <tool_call> block", i) if not body.strip() else
+                           Defect("invalid_xml", f"<tool_call> block with no <function=NAME>: "
+                                  f"{body.strip()[:80]!r}; vLLM's qwen3_coder parser reads no call from it", i))
+    out.defects += [Defect("hidden_call", f"<function={name[:40]}> is never read: vLLM's qwen3_coder parser "
+                           "takes one function per <tool_call> block, and a </tool_call> followed by text does "
+                           "not end a block") for name in scan.hidden]
+    return out
 
 
-def _hermes(body: str, i: int, defects: list[Defect]) -> list[ToolCall]:
-    value, flags, err = _load_json(body)
-    if err is not None:
-        defects.append(Defect("invalid_json", f"call {i + 1}: <tool_call> body is not valid JSON ({err}): "
-                              f"{body[:80]!r}", i))
-        return []
-    defects += [Defect(f, f"call {i + 1}: <tool_call> body contains {f.replace('_', ' ')}", i) for f in flags]
-    if isinstance(value, list):
-        defects.append(Defect("call_list", f"call {i + 1}: one <tool_call> holds a list of {len(value)} calls", i))
-    calls = []
-    for obj in value if isinstance(value, list) else [value]:
-        if not isinstance(obj, dict):
-            defects.append(Defect("invalid_call", f"call {i + 1}: <tool_call> body is {value_type(obj)}, not an "
-                                  "object", i))
-            continue
-        name = obj.get("name")
-        if not isinstance(name, str) or not name:
-            defects.append(Defect("missing_name", f"call {i + 1}: no \"name\" in {body[:80]!r}", i))
-            continue
-        if "arguments" not in obj and "parameters" in obj:
-            defects.append(Defect("parameters_key", f"call {i + 1} `{name}`: \"parameters\" instead of "
-                                  "\"arguments\"", i))
-        raw = obj.get("arguments", obj.get("parameters"))
-        args = _arguments(raw, f"call {i + 1} `{name}`", defects, i, from_string=False)
-        if args is not None:
-            calls.append(ToolCall(name, args, "hermes"))
-    return calls
+def _shape(answer: str, fmt: Format) -> str | None:
+    """Which text shape to read: "hermes", "xml" or None (no text calls).
+
+    ``auto`` looks only at the first ``<tool_call>`` block — JSON (``{``/``[``) is hermes, anything else XML — so
+    the choice never changes as a streamed answer grows."""
+    if fmt == "native":
+        return None
+    if fmt != "auto":
+        return "xml" if fmt == "qwen3_xml" else "hermes"
+    start = answer.find(TC_OPEN)
+    if start == -1:
+        return "xml" if FN_OPEN in answer else None
+    first = _SPACE.match(answer, start + len(TC_OPEN))
+    at = first.end() if first else start + len(TC_OPEN)
+    return "hermes" if answer.startswith(("{", "["), at) else "xml"
 
 
-@dataclass
-class _Scan:
-    blocks: list[tuple[str, bool, bool]] = field(default_factory=list)  # (body, terminated, properly closed)
-    content: list[str] = field(default_factory=list)
-    think_calls: int = 0
-    stray_close: int = 0
+def _no_call_markup(before: str) -> bool:
+    # a "</think>" after call markup is text inside a call (an argument), not the end of reasoning
+    return TC_OPEN not in before and FN_OPEN not in before
 
 
-def _scan(text: str) -> _Scan:
-    """Split text into <tool_call> blocks outside <think>, calls inside think, and the content around them."""
-    sc, state, last, start = _Scan(), "out", 0, 0
-    for m in _TAG.finditer(text):
-        tag = m.group()
-        if state == "out":
-            if tag == "</think>":  # orphan close (template opened the block): what came before was reasoning
-                sc.content.clear()
-            else:
-                sc.content.append(text[last:m.start()])
-                sc.stray_close += tag == "</tool_call>"
-                state = {"<tool_call>": "call", "<think>": "think"}.get(tag, "out")
-            last = start = m.end()
-        elif state == "call" and tag in ("</tool_call>", "<tool_call>"):
-            sc.blocks.append((text[start:m.start()], True, tag == "</tool_call>"))
-            state = "out" if tag == "</tool_call>" else "call"
-            last = start = m.end()
-        elif state == "think":
-            sc.think_calls += tag == "<tool_call>"
-            if tag == "</think>":
-                state, last = "out", m.end()
-    if state == "out":
-        sc.content.append(text[last:])
-    elif state == "call":
-        sc.blocks.append((text[start:], False, False))
-    return sc
-
-
-def _block_calls(blocks: list[tuple[str, bool, bool]], schemas: dict[str, Schema] | None, defects: list[Defect],
-                 offset: int = 0) -> list[ToolCall]:
-    calls: list[ToolCall] = []
-    for j, (body, _, closed) in enumerate(blocks):
-        i = offset + j
-        if not closed:
-            defects.append(Defect("unclosed_tag", f"call {i + 1}: <tool_call> without </tool_call>", i))
-        body = body.strip()
-        if not body:
-            defects.append(Defect("empty_call", f"call {i + 1}: empty <tool_call> block", i))
-        elif body.startswith("<"):  # JSON never starts with "<": the XML shape (or broken XML)
-            calls += _xml(body, i, schemas, defects)
-        else:
-            calls += _hermes(body, i, defects)
-    return calls
+def _text_calls(text: str, schemas: dict[str, Schema] | None, fmt: Format, offset: int) -> TextCalls:
+    split = split_think(text, orphan_ok=_no_call_markup)
+    answer = "" if split.unclosed else split.answer
+    shape = _shape(answer, fmt)
+    out = parse_hermes(answer, offset) if shape == "hermes" else _xml(answer, schemas, offset) if shape else \
+        TextCalls(content=answer)
+    if fmt == "native" and (TC_OPEN in answer or FN_OPEN in answer):
+        out.defects.append(Defect("calls_in_content", "the content holds tool-call markup the server did not "
+                                  "parse; consumers reading message.tool_calls never see those calls"))
+    if split.reasoning and (TC_OPEN in split.reasoning or FN_OPEN in split.reasoning):
+        thought = _text_calls(split.reasoning, schemas, "auto" if fmt == "native" else fmt, 0).calls
+        if thought:
+            out.defects.append(Defect("call_inside_think", f"{len(thought)} complete call(s) "
+                                      f"({', '.join(c.name for c in thought)}) inside the reasoning: a reasoning "
+                                      "parser hides them, so they are never made"))
+    out.content = out.content.strip()
+    return out
 
 
 def _schema_defects(calls: Sequence[ToolCall], schemas: dict[str, Schema] | None) -> list[Defect]:
@@ -351,34 +173,37 @@ def _schema_defects(calls: Sequence[ToolCall], schemas: dict[str, Schema] | None
             out.append(Defect("unknown_tool", f"`{c.name}` is not one of the tools offered ({sorted(schemas)})", i))
             continue
         params, args = schemas[c.name], c.arguments if isinstance(c.arguments, dict) else {}
-        props = {k for s in resolve_branches(params, params) for k in (s.get("properties") or {})}
+        props = {k for s in resolve_branches(params, params) if isinstance(s.get("properties"), Mapping)
+                 for k in s["properties"]}
         out += [Defect("unknown_parameter", f"`{c.name}` has no parameter `{k}`", i)
                 for k in sorted(args) if props and k not in props]
+        required = params.get("required")
         out += [Defect("missing_required", f"`{c.name}` lacks required argument `{k}`", i)
-                for k in params.get("required") or () if k not in args]
+                for k in (required if isinstance(required, list) else ()) if isinstance(k, str) and k not in args]
     return out
 
 
+def _parse(text: str | None, native: Sequence[Mapping[str, Any]] | None, tools: Sequence[Mapping[str, Any]] | None,
+           fmt: Format) -> tuple[ParseResult, int]:
+    defects: list[Defect] = []
+    schemas = tool_schemas(tools)
+    calls = parse_native(list(native or ()), defects)
+    found = _text_calls(text or "", schemas, fmt, offset=len(calls))
+    defects += found.defects
+    if calls and found.calls:
+        defects.append(Defect("mixed_formats", "calls both in native tool_calls and as text in the content"))
+    calls += found.calls
+    defects += _schema_defects(calls, schemas)
+    return ParseResult(tuple(calls), tuple(defects), found.content), found.settled
+
+
 def parse_tool_calls(text: str | None, native: Sequence[Mapping[str, Any]] | None = None,
-                     tools: Sequence[Mapping[str, Any]] | None = None, *,
-                     finish_reason: str | None = None) -> ParseResult:
-    """Parse native calls and hermes/XML calls in the text into canonical calls plus defects; never raises."""
+                     tools: Sequence[Mapping[str, Any]] | None = None, *, finish_reason: str | None = None,
+                     format: Format = "auto") -> ParseResult:
+    """Parse native calls and the text's calls (per ``format``) into canonical calls plus defects; never raises."""
     try:
-        defects: list[Defect] = []
-        schemas = tool_schemas(tools)
-        calls = _native(list(native or ()), defects)
-        sc = _scan(text or "")
-        if sc.think_calls:
-            defects.append(Defect("call_inside_think", f"{sc.think_calls} <tool_call> inside <think>…</think>: "
-                                  "a reasoning parser hides it, so the call is never made"))
-        if sc.stray_close:
-            defects.append(Defect("stray_close_tag", f"{sc.stray_close} </tool_call> without an opening tag"))
-        text_calls = _block_calls(sc.blocks, schemas, defects, offset=len(calls))
-        if calls and text_calls:
-            defects.append(Defect("mixed_formats", "calls both in native tool_calls and as text in the content"))
-        calls += text_calls
-        defects += _schema_defects(calls, schemas)
-        return ParseResult(tuple(calls), tuple(defects), "".join(sc.content).strip(), finish_reason)
+        result, _ = _parse(text, native, tools, format)
+        return ParseResult(result.calls, result.defects, result.content, finish_reason)
     except Exception as exc:  # last resort: a crashing parser would hide the very output it should report on
         return ParseResult((), (Defect("parser_error", f"{type(exc).__name__}: {exc}"),), text or "", finish_reason)
 
@@ -386,30 +211,31 @@ def parse_tool_calls(text: str | None, native: Sequence[Mapping[str, Any]] | Non
 class ToolCallStream:
     """Incremental parsing of streamed text, for consumers that dispatch a call as soon as it is complete.
 
-    :meth:`feed` returns the calls whose ``<tool_call>`` block just ended (by ``</tool_call>`` or by the next
-    ``<tool_call>``) outside any ``<think>`` block; :meth:`finish` returns exactly what
-    :func:`parse_tool_calls` returns for the whole text, and the calls fed out are always a prefix of its
-    calls — so chunk boundaries never change what a streaming consumer executes. Each feed rescans the buffer
-    (quadratic, fine for answers of a few KB).
+    :meth:`feed` returns the calls that later text can no longer change — a hermes call once its
+    ``</tool_call>`` arrived, an XML call once its structural ``</function>`` did — outside any reasoning;
+    :meth:`finish` returns exactly what :func:`parse_tool_calls` returns for the whole text, and the calls fed
+    out are always a prefix of its calls, so chunk boundaries never change what a streaming consumer executes.
+    (An XML call without a ``<tool_call>`` wrapper is only known at the end: a later ``<tool_call>`` would hide
+    it.) Each feed rescans the buffer (quadratic, fine for answers of a few KB).
     """
 
-    def __init__(self, tools: Sequence[Mapping[str, Any]] | None = None) -> None:
-        self._tools, self._schemas = tools, tool_schemas(tools)
+    def __init__(self, tools: Sequence[Mapping[str, Any]] | None = None, *, format: Format = "auto") -> None:
+        self._tools, self._format = tools, format
         self._text, self._emitted = "", 0
 
     def feed(self, chunk: str) -> list[ToolCall]:
         self._text += chunk
         try:
-            done = [b for b in _scan(self._text).blocks if b[1]]
-            calls = _block_calls(done, self._schemas, [])
+            result, settled = _parse(self._text, None, self._tools, self._format)
         except Exception:  # never raise mid-stream; finish() reports it as parser_error
             return []
-        new, self._emitted = calls[self._emitted:], max(self._emitted, len(calls))
+        new = list(result.calls[self._emitted:settled])
+        self._emitted = max(self._emitted, settled)
         return new
 
     def finish(self, native: Sequence[Mapping[str, Any]] | None = None,
                finish_reason: str | None = None) -> ParseResult:
-        return parse_tool_calls(self._text, native, self._tools, finish_reason=finish_reason)
+        return parse_tool_calls(self._text, native, self._tools, finish_reason=finish_reason, format=self._format)
 
 
 def expected_calls(expected: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None = None
@@ -418,8 +244,12 @@ def expected_calls(expected: Sequence[Mapping[str, Any]], tools: Sequence[Mappin
     defects: list[Defect] = []
     calls = []
     for i, e in enumerate(expected):
+        if not isinstance(e, Mapping):
+            defects.append(Defect("invalid_call", f"expected call {i + 1} is {value_type(e)}, not a mapping", i))
+            continue
         raw = e.get("arguments", {})
-        args = _arguments(raw, f"expected call {i + 1}", defects, i, from_string=isinstance(raw, str))
+        where = f"expected call {i + 1}"
+        args = dict(raw) if isinstance(raw, Mapping) else native_arguments(raw, where, defects, i)
         calls.append(ToolCall(str(e.get("name", "")), args if args is not None else {}, "expected"))
     return ParseResult(tuple(calls), tuple(defects + _schema_defects(calls, tool_schemas(tools))))
 

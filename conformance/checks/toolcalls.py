@@ -7,7 +7,10 @@ Comparison tiers (argument ``tier``):
 
 ``strict`` (default)
     arguments must be equal as JSON values *and* types: ``30`` ≠ ``30.0`` ≠ ``"30"``, and an omitted
-    optional argument ≠ its default. What a strictly typed consumer (Pydantic strict, Java, Go) sees.
+    optional argument ≠ its default. What a strictly typed consumer (Pydantic strict, Java, Go) sees. One
+    exception: where the schema declares ``number``, ``30`` and ``30.0`` are one JSON number (a ``float`` field
+    takes both, and vLLM itself turns the XML text ``30.0`` into ``30``); an ``integer`` or undeclared parameter
+    keeps them apart.
 ``lenient``
     before comparing, each side is normalised on its own (so the tier stays symmetric): integral floats
     become integers; numeric / ``"true"``/``"false"`` strings become numbers / booleans where the schema
@@ -40,6 +43,7 @@ from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 
+from conformance.canonical import canonical_json
 from conformance.checks.params import MARGIN, gate_params, rate
 from conformance.checks.result import CheckResult, Finding
 from conformance.checks.schema import Schema, json_path, resolve_branches
@@ -49,7 +53,6 @@ from conformance.checks.toolcall_parse import (
     ParseResult,
     ToolCall,
     ToolCallStream,
-    canonical_json,
     coerce_text,
     expected_calls,
     parse_tool_calls,
@@ -86,32 +89,35 @@ def _desc(v: Any) -> str:
     return f"{value_type(v)} {_clip(canonical_json(v))}" if v is not None else "null"
 
 
-def _lenient(v: Any, schema: Any, root: Schema) -> Any:
-    if isinstance(v, float) and v.is_integer():
+def _normal(v: Any, schema: Any, root: Schema, tier: Tier) -> Any:
+    if isinstance(v, float) and v.is_integer() and (tier == "lenient" or "number" in schema_types(schema, root)):
         return int(v)
-    if isinstance(v, str):
+    if tier == "lenient" and isinstance(v, str):
         types = schema_types(schema, root)
         if types & {"integer", "number", "boolean"} and "string" not in types:
             coerced, fits = coerce_text(v, schema, root)
-            return _lenient(coerced, None, root) if fits else v
+            return _normal(coerced, None, root, tier) if fits else v
     if isinstance(v, list):
         items = [s.get("items") for s in resolve_branches(schema, root) if isinstance(s.get("items"), Mapping)]
-        return [_lenient(x, items[0] if items else None, root) for x in v]
+        return [_normal(x, items[0] if items else None, root, tier) for x in v]
     if isinstance(v, dict):
-        return normalize_arguments(v, schema if isinstance(schema, Mapping) else None, "lenient", root)
+        return normalize_arguments(v, schema if isinstance(schema, Mapping) else None, tier, root)
     return v
 
 
 def normalize_arguments(args: Any, params: Schema | None, tier: Tier = "strict", root: Schema | None = None) -> Any:
-    """One side's arguments as compared in ``tier`` (see the module docstring); strict is the identity."""
-    if tier == "strict" or not isinstance(args, dict):
+    """One side's arguments as compared in ``tier`` (see the module docstring); normalising is per side, so
+    comparing normalised values stays symmetric."""
+    if not isinstance(args, dict):
         return args
     root = root if root is not None else (params or {})
-    out = {k: _lenient(v, property_schema(params, k, root), root) for k, v in args.items()}
-    for s in resolve_branches(params, root):
-        for k, sub in (s.get("properties") or {}).items():
-            if k not in out and isinstance(sub, Mapping) and "default" in sub:
-                out[k] = _lenient(sub["default"], sub, root)
+    out = {k: _normal(v, property_schema(params, k, root), root, tier) for k, v in args.items()}
+    if tier == "lenient":
+        for s in resolve_branches(params, root):
+            props = s.get("properties")
+            for k, sub in (props.items() if isinstance(props, Mapping) else ()):
+                if k not in out and isinstance(sub, Mapping) and "default" in sub:
+                    out[k] = _normal(sub["default"], sub, root, tier)
     return out
 
 

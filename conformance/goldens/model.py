@@ -12,30 +12,19 @@ cache and the recordings. Two fingerprints exist on purpose:
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# canonical_json is re-exported: callers (endpoints/recorded.py) compare recordings' params by it
+from conformance.canonical import canonical_json as canonical_json
+from conformance.canonical import digest
 
 #: Applied under every set's ``defaults.params``: deterministic decoding so the noise floor is ~0.
 DEFAULT_PARAMS: dict[str, Any] = {"temperature": 0, "max_tokens": 256, "seed": 42}
 
 # Params that shape the *output format* rather than the sampling: they belong to the prompt fingerprint.
 _FORMAT_PARAMS = ("response_format", "tool_choice", "parallel_tool_calls", "stop")
-
-
-def canonical_json(obj: Any) -> str:
-    """Stable JSON: sorted keys, no whitespace, UTF-8 kept (so CJK is not escaped)."""
-    try:
-        return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    except TypeError:  # YAML allows non-string keys (`1: x` in tool parameters); JSON turns them into strings
-        return canonical_json(json.loads(json.dumps(obj, ensure_ascii=False)))
-
-
-def digest(obj: Any) -> str:
-    """First 16 hex chars of SHA-256 over :func:`canonical_json` — short enough for file names and ids."""
-    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

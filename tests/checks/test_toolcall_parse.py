@@ -9,9 +9,12 @@ from hypothesis import strategies as st
 
 from conformance.checks.toolcall_parse import (
     FATAL,
+    FORMATS,
+    Format,
     ParseResult,
     ToolCallStream,
     coerce_text,
+    convert_xml_value,
     expected_calls,
     parse_tool_calls,
     render_hermes,
@@ -61,10 +64,10 @@ def test_hermes_many_calls_with_text_around_and_unclosed_final_tag() -> None:
     assert [c.arguments["city"] for c in res.calls] == ["Paris", "北京"]
     assert {c.source for c in res.calls} == {"hermes"}
     assert names(res) == ["unclosed_tag"] and res.ok  # recovered, as vLLM's hermes parser does
-    assert res.content == "I will check both.\n\nand"
+    assert res.content == "I will check both."  # vLLM's content: the text before the first <tool_call>
 
 
-def test_qwen3_coder_xml_with_schema_coercion() -> None:
+def test_qwen3_coder_xml_values_converted_as_vllm_does() -> None:
     text = ("<tool_call>\n<function=create_order>\n"
             "<parameter=sku>\n007\n</parameter>\n<parameter=quantity>\n30\n</parameter>\n"
             "<parameter=price>\n12.50\n</parameter>\n<parameter=gift>\nTrue\n</parameter>\n"
@@ -73,16 +76,25 @@ def test_qwen3_coder_xml_with_schema_coercion() -> None:
             "<parameter=size>\nM\n</parameter>\n</function>\n</tool_call>")
     res = parse_tool_calls(text, None, ORDER_TOOLS)
     assert res.ok and res.defects == ()
-    assert res.calls[0].arguments == {"sku": "007", "quantity": 30, "price": 12.5, "gift": True, "note": None,
+    # vLLM knows no `nullable` (a string keeps "null"), reads anyOf by its first type and a $ref as a string
+    assert res.calls[0].arguments == {"sku": "007", "quantity": 30, "price": 12.5, "gift": True, "note": "null",
                                       "lines": [{"a": 1}], "meta": {"k": [1, 2]}, "when": 2024, "size": "M"}
     assert res.calls[0].source == "xml"
 
 
 def test_xml_without_schema_keeps_text_and_tolerates_missing_closers() -> None:
-    text = "<tool_call><function=anything><parameter=a>1<parameter=b>\ntwo\n</function>"
+    text = "<tool_call><function=anything><parameter=a>1\n<parameter=b>\ntwo\n</function>"
     res = parse_tool_calls(text, None, None)
     assert res.calls[0].arguments == {"a": "1", "b": "two"}
     assert names(res).count("unclosed_tag") == 3  # </parameter> after a and b, </tool_call>
+
+
+def test_xml_parameter_not_at_a_line_start_is_text_as_in_vllm() -> None:
+    # vLLM's qwen3_coder parser takes <parameter= as structure only at a line start (or first in the body)
+    text = "<tool_call><function=f><parameter=a>1</parameter><parameter=b>2</parameter></function></tool_call>"
+    assert parse_tool_calls(text, None, None).calls[0].arguments == {"a": "1"}
+    assert parse_tool_calls(text.replace("><parameter=b", ">\n<parameter=b"), None, None).calls[0].arguments == {
+        "a": "1", "b": "2"}
 
 
 @pytest.mark.parametrize(("text", "schema", "value", "fits"), [
@@ -102,8 +114,15 @@ def test_coerce_text(text: str, schema: dict[str, Any] | None, value: Any, fits:
 @pytest.mark.parametrize(("text", "native", "defect"), [
     ('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"</tool_call>', None, "invalid_json"),
     ('<tool_call>{"name": "create_order", "arguments": {"sku": "a", "quantity": NaN}}</tool_call>', None, "nan"),
-    ('<tool_call>{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}</tool_call>', None,
-     "double_encoded_arguments"),
+    ("<tool_call>\n<function=create_order>\n<parameter=price>\nInfinity\n</parameter>\n</function>\n</tool_call>",
+     None, "unconvertible_value"),
+    ("<tool_call>\n<function=create_order>\n<parameter=lines>\n{1, 2}\n</parameter>\n</function>\n</tool_call>",
+     None, "unconvertible_value"),
+    ('<tool_call>{"name": "get_weather", "parameters": {"city": "A"}}</tool_call>', None, "parameters_key"),
+    ('<tool_call>{"name": "get_weather"}</tool_call>', None, "missing_arguments"),
+    ('<tool_call>[{"name": "get_weather", "arguments": {"city": "A"}}]</tool_call>', None, "call_list"),
+    ('<tool_call>{"name": "get_weather", "arguments": null}</tool_call>', None, "arguments_not_object"),
+    ('<tool_call>{"name": "get_weather", "arguments": "Paris"}</tool_call>', None, "arguments_not_object"),
     (None, [{"function": {"name": "get_weather", "arguments": json.dumps(json.dumps({"city": "Paris"}))}}],
      "double_encoded_arguments"),
     (None, [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}], "arguments_not_string"),
@@ -111,8 +130,6 @@ def test_coerce_text(text: str, schema: dict[str, Any] | None, value: Any, fits:
     (None, ["not a call"], "invalid_call"),
     ('<tool_call>{"arguments": {}}</tool_call>', None, "missing_name"),
     ('<tool_call>{"name": "get_weather", "arguments": [1]}</tool_call>', None, "arguments_not_object"),
-    ('<think>maybe <tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call></think>ok',
-     None, "call_inside_think"),
     ("<tool_call>   </tool_call>", None, "empty_call"),
     ("<tool_call><parameter=x>1</parameter></tool_call>", None, "invalid_xml"),
 ])
@@ -124,16 +141,22 @@ def test_fatal_defects(text: str | None, native: list[Any] | None, defect: str) 
 @pytest.mark.parametrize(("text", "native", "defect"), [
     ('<tool_call>{"name": "get_weather", "arguments": {"city": "A", "city": "B"}}</tool_call>', None,
      "duplicate_keys"),
-    ('<tool_call>{"name": "get_weather", "parameters": {"city": "A"}}</tool_call>', None, "parameters_key"),
-    ('<tool_call>[{"name": "get_weather", "arguments": {"city": "A"}}]</tool_call>', None, "call_list"),
+    ('<tool_call>{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}</tool_call>', None,
+     "serialized_arguments"),
     ('<tool_call>{"name": "get_time", "arguments": {}}</tool_call>', None, "unknown_tool"),
     ('<tool_call>{"name": "get_weather", "arguments": {"city": "A", "unit": "C"}}</tool_call>', None,
      "unknown_parameter"),
     ('<tool_call>{"name": "get_weather", "arguments": {}}</tool_call>', None, "missing_required"),
-    ("<tool_call><function=create_order><parameter=sku>a</parameter><parameter=quantity>lots</parameter>"
-     "</function></tool_call>", None, "coercion_failed"),
-    ('<tool_call>{"name": "get_weather", "arguments": {"city": "A"}}</tool_call>\n</tool_call>', None,
-     "stray_close_tag"),
+    ("<tool_call>\n<function=create_order>\n<parameter=sku>\na\n</parameter>\n<parameter=quantity>\nlots\n"
+     "</parameter>\n</function>\n</tool_call>", None, "coercion_failed"),
+    ("<tool_call>\n<function=create_order>\n<parameter=gift>\nyes\n</parameter>\n</function>\n</tool_call>", None,
+     "coercion_failed"),
+    ("<function=get_weather>\n<parameter=city>\nA\n</parameter>\n</function>", None, "unwrapped_call"),
+    ("<tool_call>\n<function=get_weather>\n<parameter=city>\nA\n</parameter>\n</function>\n</tool_call>\nthen\n"
+     "<tool_call>\n<function=get_weather>\n<parameter=city>\nB\n</parameter>\n</function>\n</tool_call>", None,
+     "hidden_call"),
+    ('<think>I could use <tool_call>{"name": "get_weather", "arguments": {"city": "A"}}</tool_call></think>'
+     '<tool_call>{"name": "get_weather", "arguments": {"city": "B"}}</tool_call>', None, "call_inside_think"),
     ('<tool_call>{"name": "get_weather", "arguments": {"city": "A"}}</tool_call>',
      [{"function": {"name": "get_weather", "arguments": '{"city": "B"}'}}], "mixed_formats"),
     (None, [{"function": {"name": "get_weather", "arguments": ""}}], "empty_arguments"),
@@ -200,8 +223,11 @@ def tools_and_calls(draw: st.DrawFn, max_calls: int = 4) -> tuple[list[dict[str,
     return tools, calls
 
 
-def _expected(calls: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(c["name"], json.dumps(c["arguments"], sort_keys=True)) for c in calls]
+def _expected(calls: list[dict[str, Any]], xml: bool = False) -> list[tuple[str, str]]:
+    """The calls as parsed back; from XML a ``number`` parameter with no fraction is an integer, as in vLLM."""
+    def param(v: Any) -> Any:
+        return int(v) if xml and isinstance(v, float) and v.is_integer() else v
+    return [(c["name"], json.dumps({k: param(v) for k, v in c["arguments"].items()}, sort_keys=True)) for c in calls]
 
 
 @settings(max_examples=150, deadline=None)
@@ -212,7 +238,7 @@ def test_render_parse_round_trip(tc: tuple[list[dict[str, Any]], list[dict[str, 
         res = parse_tool_calls(None, render_native(calls), tools)
     else:
         res = parse_tool_calls((render_hermes if shape == "hermes" else render_xml)(calls), None, tools)
-    assert canon(res) == _expected(calls)
+    assert canon(res) == _expected(calls, xml=shape == "xml")
     assert res.ok and not [d for d in res.defects if d.name != "empty_arguments"]
     assert {c.source for c in res.calls} <= {shape}
 
@@ -228,9 +254,10 @@ NATIVE = st.lists(JSONISH | st.fixed_dictionaries({"function": st.fixed_dictiona
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(max_size=200) | TAG_SOUP, st.none() | NATIVE, st.none() | st.just(ORDER_TOOLS))
-def test_parser_never_raises(text: str, native: list[Any] | None, tools: list[dict[str, Any]] | None) -> None:
-    res = parse_tool_calls(text, native, tools)
+@given(st.text(max_size=200) | TAG_SOUP, st.none() | NATIVE, st.none() | st.just(ORDER_TOOLS), st.sampled_from(FORMATS))
+def test_parser_never_raises(text: str, native: list[Any] | None, tools: list[dict[str, Any]] | None,
+                             fmt: Format) -> None:
+    res = parse_tool_calls(text, native, tools, format=fmt)
     assert isinstance(res, ParseResult)
     assert "parser_error" not in names(res)  # the last-resort guard is never needed
     for call in res.calls:
@@ -258,7 +285,7 @@ def test_streaming_chunk_boundaries_do_not_matter(tc: tuple[list[dict[str, Any]]
     emitted, final = _stream(text, cuts, tools)
     assert final == parse_tool_calls(text, None, tools, finish_reason="stop")
     assert [c.canonical for c in emitted] == [c.canonical for c in final.calls]  # every block was closed
-    assert canon(final) == _expected(calls)
+    assert canon(final) == _expected(calls, xml=xml)
 
 
 @settings(max_examples=300, deadline=None)
@@ -279,3 +306,42 @@ def test_stream_emits_a_call_as_soon_as_its_block_closes() -> None:
     assert stream.feed(" done") == []
     final = stream.finish()
     assert len(final.calls) == 1 and "call_inside_think" in names(final)
+
+
+PROPS = st.sampled_from([{"type": t} for t in ("string", "integer", "number", "boolean", "object", "array", "float",
+                                                "null", "dict[str, int]", "anything")]
+                        + [{"type": ["integer", "null"]}, {"anyOf": [{"type": "array"}, {"type": "null"}]}, {}, None])
+LITERALISH = st.lists(st.sampled_from(["[", "]", "{", "}", "'", '"', ",", ":", "1", "1_0", ".5", "e9", "inf", "nan",
+                                       "None", "True", "null", "(", ")", "...", "b'", "j", "-", " ", "\n"]),
+                      max_size=20).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=40) | LITERALISH, PROPS, st.booleans())
+def test_xml_value_conversion_never_raises_and_stays_json(text: str, prop: Any, declared: bool) -> None:
+    conv = convert_xml_value(text, prop, declared)
+    if conv.breaks_vllm:
+        assert conv.value == text and conv.note
+    else:
+        json.dumps(conv.value)  # a consumer can receive it (NaN aside, which the parser names separately)
+    if not declared or (isinstance(prop, dict) and prop.get("type") == "string"):
+        assert conv.value == text
+
+
+def test_xml_values_are_python_literals_never_code() -> None:
+    prop = {"type": "object"}
+    assert convert_xml_value("__import__('os').getcwd()", prop, True).value == "__import__('os').getcwd()"
+    assert convert_xml_value("{'a': (1, 2)}", prop, True).value == {"a": [1, 2]}
+
+
+
+def test_xml_built_to_make_the_structure_rules_quadratic_is_given_up_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.checks import toolcall_xml
+
+    # n structural opens and one close: each parameter's end is searched across all later ones (n² steps in vLLM)
+    text = "<tool_call>\n<function=f>\n<parameter=b>\n" + "\n<parameter=a>x" * 300 + "</parameter>x</function>"
+    assert parse_tool_calls(text, None, None).calls  # within the bound: read
+    monkeypatch.setattr(toolcall_xml, "MAX_STEPS", 10_000)
+    res = parse_tool_calls(text, None, None)
+    assert res.calls == () and names(res) == ["too_complex"] and not res.ok
+    assert parse_tool_calls(render_xml([{"name": "f", "arguments": {"a": 1}}] * 50), None, None).ok  # linear: fine

@@ -84,6 +84,76 @@ def test_lenient_tier_integral_floats_and_defaults() -> None:
                                "lenient") == {"zip": "02134", "quantity": 7, "express": False}
 
 
+def test_integral_float_for_a_number_parameter_is_not_a_strict_mismatch() -> None:
+    # `price` is a JSON-Schema number: 5 and 5.0 are one JSON number (vLLM turns the XML text "5.0" into 5)
+    b = native(("create_order", {"sku": "A1", "quantity": 30, "price": 5}))
+    c = native(("create_order", {"sku": "A1", "quantity": 30, "price": 5.0}))
+    res = compare_tool_calls(b, c, tools=TOOLS)
+    assert res.passed and res.details["outcome"] == "match" and kinds(res) == []
+    # an integer parameter keeps them apart in the strict tier (a strict int field refuses 30.0)
+    assert kinds(compare_tool_calls(b, native(("create_order", {"sku": "A1", "quantity": 30.0, "price": 5})),
+                                    tools=TOOLS)) == ["argument_type"]
+    # nested: array items declared as numbers
+    props = {"xs": {"type": "array", "items": {"type": "number"}},
+             "n": {"anyOf": [{"type": "number"}, {"type": "null"}]}}
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": props}}}]
+    pr = parse_tool_calls(None, render_native([{"name": "f", "arguments": {"xs": [1.0, 2.5], "n": 3.0}}]), tools)
+    pr2 = parse_tool_calls(None, render_native([{"name": "f", "arguments": {"xs": [1, 2.5], "n": 3}}]), tools)
+    assert compare_tool_calls(pr, pr2, tools=tools).passed
+    assert normalize_arguments({"xs": [1.0], "n": 3.5}, tools[0]["function"]["parameters"]) == {"xs": [1], "n": 3.5}
+
+
+def test_vllm_baseline_and_xml_text_candidate_do_not_differ_spuriously() -> None:
+    tools = [{"type": "function", "function": {"name": "ship", "parameters": {"type": "object", "properties": {
+        "weight": {"type": "number"}, "tags": {"type": "array"}, "fragile": {"type": "boolean"},
+        "count": {"type": "integer"}}}}}]
+    baseline = parse_tool_calls(None, render_native([{"name": "ship", "arguments": {
+        "weight": 5, "tags": ["x", "y"], "fragile": True, "count": 1000}}]), tools)  # what vLLM handed its consumer
+    text = ("<tool_call>\n<function=ship>\n<parameter=weight>\n5.0\n</parameter>\n<parameter=tags>\n['x','y']\n"
+            "</parameter>\n<parameter=fragile>\nTrue\n</parameter>\n<parameter=count>\n1_000\n</parameter>\n"
+            "</function>\n</tool_call>")
+    res = compare_tool_calls(baseline, parse_tool_calls(text, None, tools), tools=tools)
+    assert res.details["classes"]["semantic"] == []  # same calls; only the shape (native → text) differs
+    assert res.details["classes"]["format"] == ["shape_changed"]
+
+
+def test_double_encoded_arguments_are_a_named_finding_not_a_crash() -> None:
+    twice = [{"id": "c1", "type": "function", "function": {"name": "get_weather",
+                                                          "arguments": json.dumps(json.dumps({"city": "Paris"}))}}]
+    res = compare_tool_calls(native(PARIS), parse_tool_calls(None, twice, TOOLS), tools=TOOLS)
+    assert not res.passed and res.details["format_regressions"] == ["double_encoded_arguments"]
+    assert res.details["classes"]["semantic"] == []  # the inner object is still compared: same call
+    other = [{"function": {"name": "get_weather", "arguments": json.dumps(json.dumps({"city": "Rome"}))}}]
+    res = compare_tool_calls(native(PARIS), parse_tool_calls(None, other, TOOLS), tools=TOOLS)
+    assert "argument_value" in kinds(res) and "double_encoded_arguments" in res.details["format_regressions"]
+    listed = [{"function": {"name": "get_weather", "arguments": json.dumps(json.dumps(["Paris"]))}}]
+    res = compare_tool_calls(native(PARIS), parse_tool_calls(None, listed, TOOLS), tools=TOOLS)
+    assert res.details["format_regressions"] == ["double_encoded_arguments"]
+
+
+def test_a_mention_of_tool_call_in_reasoning_does_not_fail_a_case() -> None:
+    think = "<think>The user wants weather; I should answer with a <tool_call> block.</think>"
+    cand = parse_tool_calls(think, render_native([{"name": "get_weather", "arguments": {"city": "Paris"}}]), TOOLS,
+                            finish_reason="tool_calls")
+    assert cand.defects == ()
+    assert compare_tool_calls(native(PARIS), cand, tools=TOOLS).passed
+    # a complete call inside the reasoning is a warning (a reasoning parser hides it), not a failure
+    hidden = think.replace("a <tool_call> block", '<tool_call>{"name": "get_weather", "arguments": {}}</tool_call>')
+    cand = parse_tool_calls(hidden, render_native([{"name": "get_weather", "arguments": {"city": "Paris"}}]), TOOLS,
+                            finish_reason="tool_calls")
+    res = compare_tool_calls(native(PARIS), cand, tools=TOOLS)
+    assert res.passed and res.details["classes"]["format"] == ["format_warning"]
+
+
+def test_hermes_parameters_key_is_a_format_regression_for_vllm_consumers() -> None:
+    text = parse_tool_calls('<tool_call>{"name": "get_weather", "parameters": {"city": "Paris"}}</tool_call>', None,
+                            TOOLS, finish_reason="tool_calls")
+    good = parse_tool_calls(render_hermes([{"name": "get_weather", "arguments": {"city": "Paris"}}]), None, TOOLS,
+                            finish_reason="tool_calls")
+    res = compare_tool_calls(good, text, tools=TOOLS)
+    assert not res.passed and res.details["format_regressions"] == ["parameters_key"]
+
+
 def test_value_change_is_precise() -> None:
     res = compare_tool_calls(native(PARIS), native(("get_weather", {"city": "paris"})), tools=TOOLS)
     assert res.findings[0].message == ('argument `city` of `get_weather`: candidate sent string "paris", the '
