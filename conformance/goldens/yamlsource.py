@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,9 +296,30 @@ def _parse_pure(text: str, p: Path) -> YamlDoc:
     return doc
 
 
-def read_yaml(path: str | Path) -> YamlDoc:
-    """Read and parse a YAML file (UTF-8)."""
+def link_outside(path: Path, root: Path) -> Path | None:
+    """Where ``path`` leads when a symlink — the file itself or a folder on the way — takes it out of ``root``.
+
+    None when it stays inside ``root`` (a link within the repository is fine), and when ``path`` is spelled outside
+    ``root`` in the first place: a file named explicitly on the command line was not smuggled in by a link."""
+    try:
+        target = path.resolve()
+        real_root = root.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: reading it fails on its own, with its path
+        return None
+    if target.is_relative_to(real_root):
+        return None
+    spelled = Path(os.path.abspath(path))
+    return target if spelled.is_relative_to(os.path.abspath(root)) or spelled.is_relative_to(real_root) else None
+
+
+def read_yaml(path: str | Path, root: Path | None = None) -> YamlDoc:
+    """Read and parse a YAML file (UTF-8).
+
+    With ``root`` (the repository), a file a symlink leads out of it is refused unread: goldens arrive in pull
+    requests, and a golden file linked to ``/etc/passwd`` would otherwise be parsed and quoted in error messages."""
     p = Path(path)
+    if root is not None and (target := link_outside(p, root)) is not None:
+        raise GoldenError(p, None, f"a symlink to {target}, outside the repository: refused")
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
