@@ -126,6 +126,8 @@ def classify_exit(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] 
     ``failures`` breakdown (:func:`failure_breakdown`) is used, or a per-suite approximation. ``breakdown``:
     :func:`failure_breakdown` of ``rows`` when the caller has computed it already (it walks every prop).
     """
+    if not summary.get("suites") and summary.get("exitstatus") is None:
+        return "infrastructure_failure"  # an empty or gutted summary.json: nothing in it says the run passed
     if preflight_failed(summary):
         return "infrastructure_failure"
     status = summary.get("exitstatus")
