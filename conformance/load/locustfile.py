@@ -16,8 +16,9 @@ records every consumer reads (seconds, ms, ``ttft_ms``, ``itl_ms``…) afterward
 Records are queued and written every ``FLUSH_S`` (see :class:`_Records`): a process killed with SIGKILL loses at
 most that much, as it could always lose its last, half-written line.
 
-Before anything else it makes sure no secret is written (:mod:`conformance.load.scrub`): stdout and stderr
-(Locust's log, its tables, tracebacks) are redacted, and so are failure messages and every batch of records.
+Before anything else it binds itself to the runner (:mod:`conformance.load.lifetime`: it stops when the runner's
+process is gone) and makes sure no secret is written (:mod:`conformance.load.scrub`): stdout and stderr (Locust's
+log, its tables, tracebacks) are redacted, and so are failure messages and every batch of records.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ from locust import FastHttpUser, constant, events, task
 
 from conformance.checks.latency import tpot_ms
 from conformance.endpoints.base import classify_status
+from conformance.load.lifetime import bind_to_parent
 from conformance.load.plan import PLAN_ENV, LoadPlan, PlanRequest, prompt_order, stage_at
 from conformance.load.scrub import RedactingStream, locust_redactor
 from conformance.load.shapes import ArrivalClock, shape_for
 from conformance.load.sse import StreamTrace
 
+bind_to_parent(os.environ)
 if PLAN_ENV not in os.environ:
     raise SystemExit(f"{PLAN_ENV} is not set: run load tests through `conformance load` or conformance.load.runner")
 PLAN = LoadPlan.read(os.environ[PLAN_ENV])

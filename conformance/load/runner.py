@@ -3,8 +3,9 @@
 Why a subprocess: Locust monkey-patches the interpreter with gevent on import, which must never happen inside
 the pytest process — this module does not import locust. The child runs in its own session (process group), so
 the overall deadline can stop it *and every worker it forked*: SIGTERM (Locust stops users and writes its CSV and
-HTML report), then SIGKILL after a grace period. It writes no secret (:mod:`conformance.load.scrub`: the secrets
-go to it in its environment, never on its command line; its files are scrubbed again once it has ended).
+HTML report), then SIGKILL after a grace period. It never outlives this process, however this one ends
+(:mod:`conformance.load.lifetime`), and writes no secret (:mod:`conformance.load.scrub`: the secrets go to it in
+its environment, never on its command line; its files are scrubbed again once it has ended).
 
 Bounds: each request is limited to the endpoint's ``timeout_s`` (inside the locust process), each stage to its
 ``duration_s`` (the shape), the drain after the last stage to ``--stop-timeout`` (≥ the longest request), and the
@@ -37,6 +38,7 @@ from conformance.errors import ConformanceError
 from conformance.gates import GateResult
 from conformance.goldens.model import Case
 from conformance.load.compare import compare_load
+from conformance.load.lifetime import parent_env, signals_unwind
 from conformance.load.plan import PLAN_ENV, LoadPlan, OpenLoop, PlanError, PlanRequest, Stage, build_body, chat_url
 from conformance.load.quality import QualityConfig, StageQuality, assess_run, quality_gates, sample_by_stage
 from conformance.load.scrub import scrub_folder, secrets_env
@@ -142,10 +144,11 @@ def run_load(suite_cases: Sequence[Case], endpoint_cfg: EndpointConfig, stages: 
         plan.total_s + stop_timeout * (1 + drops) + STARTUP_SLACK_S)
     cmd = locust_command(plan, out_dir, stop_timeout_s=stop_timeout, processes=processes, locust_args=locust_args)
     redact = Redactor(s for s in (endpoint_cfg.secret(), *secrets) if s)
-    env = {**os.environ, PLAN_ENV: str(plan_path), "PYTHONUNBUFFERED": "1", **secrets_env(redact.secrets)}
+    env = {**os.environ, PLAN_ENV: str(plan_path), "PYTHONUNBUFFERED": "1", **secrets_env(redact.secrets),
+           **parent_env()}
     log_path = out_dir / "locust.log"
     started = time.monotonic()
-    with open(log_path, "wb") as log:
+    with signals_unwind(), open(log_path, "wb") as log:  # SIGTERM/SIGHUP: stop the group, then end as asked
         try:
             proc = subprocess.Popen(cmd, cwd=out_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
