@@ -26,6 +26,7 @@ from tests.plugin.conftest import make_suite_repo, two_endpoints
 SUITE = "system: demo\nload:\n  max_tokens: 8\n  stages: [{users: 1, spawn_rate: 1, duration_s: 120}]\n"
 SUITE_TEST_EXTRA = "\n\ndef test_load(load_run):\n    assert load_run.gates\n"
 SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL]
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds Locust in /proc (Linux)")
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -80,6 +81,7 @@ def _expected_exit(sig: signal.Signals, interrupted: int) -> int:
     return interrupted if sig == signal.SIGINT else -sig
 
 
+@needs_proc
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 def test_conformance_load_takes_locust_with_it(tmp_path: Path, sig: signal.Signals) -> None:
     with FaultServer(Behaviour(ttft_ms=20), models=["m"]) as old, FaultServer(models=["m"]) as new:
@@ -93,6 +95,7 @@ def test_conformance_load_takes_locust_with_it(tmp_path: Path, sig: signal.Signa
             wait_for(lambda: not group_alive(group), 30, "the Locust group to end")
 
 
+@needs_proc
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 def test_pytest_load_takes_locust_with_it(pytester: pytest.Pytester, sig: signal.Signals) -> None:
     with FaultServer(Behaviour(ttft_ms=20), models=["m"]) as old, FaultServer(models=["m"]) as new:
@@ -117,6 +120,7 @@ time.sleep(120)
 """
 
 
+@needs_proc
 def test_a_process_bound_to_a_killed_parent_stops_even_without_prctl() -> None:
     """The middle process is SIGKILLed; its child, bound to it, notices the new parent pid and stops its group."""
     middle_code = ("import os, subprocess, sys; "
