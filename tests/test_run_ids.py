@@ -38,10 +38,16 @@ def test_bad_run_ids_are_a_config_error_naming_option_and_pattern(root: Path, op
     assert RUN_ID_PATTERN in str(info.value)
 
 
-@pytest.mark.parametrize("good", [*GOOD_IDS, new_run_id()])
+@pytest.mark.parametrize("good", GOOD_IDS, ids=repr)
 def test_ordinary_run_ids_are_accepted(root: Path, good: str) -> None:
     s, _ = build_settings(root, {"run_id": good}, {}, {})
     assert s.run_id == good
+
+
+def test_generated_run_ids_are_accepted(root: Path) -> None:
+    generated = new_run_id()  # here, not in the parametrization: xdist workers must collect the same ids
+    s, _ = build_settings(root, {"resume": generated}, {}, {})
+    assert s.run_id == generated and s.resume
 
 
 @settings(max_examples=300, deadline=None)
