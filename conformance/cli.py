@@ -161,19 +161,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     """(Re)write report.html + results.parquet/csv for a run, with the gate trend against a previous run."""
     from conformance.report.trend import previous_run_dir
     from conformance.report.write import finish_run
+    from conformance.settings import check_run_id
 
     root = _root(args)
     reports = root / "reports"
 
-    def run_path(ref: str) -> Path:
+    def run_path(ref: str, what: str) -> Path:
+        """A folder named on the command line as it is; anything else is a run id under reports/, checked first
+        (``../x`` must not reach outside it)."""
         p = Path(ref)
-        p = p if p.exists() else reports / ref
+        if not (ref and p.is_dir()):  # Path("") is "."
+            p = reports / (ref if ref == "latest" else check_run_id(ref, what))
         if not (p / "summary.json").is_file():
             raise ConformanceError(f"no run folder with a summary.json at {p}")
         return p.resolve()
 
-    run = run_path(args.run or "latest")
-    previous = run_path(args.compare) if args.compare else previous_run_dir(reports, run.name)
+    run = run_path(args.run if args.run is not None else "latest", "RUN")
+    if args.compare is not None:
+        previous: Path | None = run_path(args.compare, "--compare")
+    else:
+        previous = previous_run_dir(reports, run.name)
     lines, _, code = finish_run(run, previous)
     for line in lines:
         print(line)

@@ -6,6 +6,7 @@ Library code receives a :class:`Settings` (or values taken from it) as construct
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +20,23 @@ ENV = {
     "candidate": "CONFORMANCE_CANDIDATE",
     "reports": "CONFORMANCE_REPORTS",
 }
+
+#: What a run id may be. It names a folder directly under ``reports/`` and ``reports/latest`` is pointed at it, so
+#: it must not be able to name anything else: no separators, no ``.``/``..``/empty, no control characters, no
+#: leading ``-`` or ``.``; ``latest`` is the link itself. Generated ids (``20261123-142501-a3f9``) match.
+RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+RESERVED_RUN_IDS = frozenset({"latest"})
+_RUN_ID = re.compile(RUN_ID_PATTERN)
+
+
+def check_run_id(value: str, what: str = "run id") -> str:
+    """``value`` when it is a usable run id (see :data:`RUN_ID_PATTERN`), else a :class:`ConfigError` naming
+    ``what`` (the option it came from) and the allowed pattern."""
+    if _RUN_ID.fullmatch(value) and value not in RESERVED_RUN_IDS:
+        return value
+    raise ConfigError(f"{what} {value!r} is not a valid run id: it must match {RUN_ID_PATTERN} (letters, digits, "
+                      f"'.', '_' and '-', starting with a letter or digit; not 'latest'), because it names a folder "
+                      f"directly under the reports folder")
 
 
 @dataclass(frozen=True)
@@ -85,7 +103,12 @@ def build_settings(
             endpoints.get(name, role)
         roles[role] = name
     reports = Path(_pick("reports", cli, env, ini) or "reports")
-    run_id = cli.get("resume") or cli.get("run_id")
+    resume, named = cli.get("resume"), cli.get("run_id")
+    if resume is not None:
+        check_run_id(str(resume), "--resume")
+    if named is not None:
+        check_run_id(str(named), "--conformance-run-id")
+    run_id = resume or named
     settings = Settings(
         root=root,
         endpoints_file=ep_path,

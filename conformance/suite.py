@@ -72,13 +72,13 @@ def resolve_in_root(root: Path, rel: str, source: Path) -> Path:
 def load_suite(suite_dir: Path, root: Path | None = None) -> Suite:
     """Load ``suite_dir/suite.yaml`` and the golden sets it points at."""
     suite_file = suite_dir / SUITE_FILE
-    doc = read_validated(suite_file, "suite.schema.json")
     root = root or find_root(suite_dir)
+    doc = read_validated(suite_file, "suite.schema.json", root)
     cfg = doc.data
     suite = Suite(system=cfg["system"], dir=suite_dir.resolve(), root=root, config=cfg)
     if "glossary" in cfg and not resolve_in_root(root, cfg["glossary"], suite_file).is_file():
         raise GoldenError(suite_file, doc.line_of(("glossary",)), f"glossary file not found: {cfg['glossary']}")
-    sets = tuple(load_system(suite.goldens_dir))
+    sets = tuple(load_system(suite.goldens_dir, root))
     from conformance.suiteconfig import suite_problems
 
     errors, warnings = suite_problems(doc, [c for s in sets for c in s.cases])

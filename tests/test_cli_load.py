@@ -48,3 +48,18 @@ def test_standalone_load_checks_quality_against_at_rest_answers(tmp_path: Path, 
     assert 1 <= len(at_rest) <= 3 and len(at_rest) == len(
         {s["case_id"] for q in quality["stages"] for s in q["samples"]})  # only the sampled cases, once each
     assert sampled and (tmp_path / "out" / "stages.txt").read_text().count("quality stage1") == 2
+
+
+def test_load_without_gates_fails_when_no_request_is_answered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """No `gates:` at all, every candidate request failing: used to exit 0."""
+    with FaultServer(RIGHT, models=["m"]) as old, FaultServer(Behaviour(status=500), models=["m"]) as new:
+        root = _repo(tmp_path, old, new)
+        (root / "suites" / "demo" / "suite.yaml").write_text(
+            "system: demo\nload:\n  stages: [{users: 1, spawn_rate: 1, duration_s: 1}]\n")
+        monkeypatch.chdir(root)
+        code = main(["load", "--system", "demo", "--out", str(tmp_path / "out"), "--quiet", "--no-local-start"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "✗ demo.load.stage1.answered 0 >= 1" in out and "answered: server_error×" in out
+    assert "✓ demo.load.stage1.baseline_answered" in out

@@ -20,7 +20,7 @@ from conformance.errors import ConformanceError, GoldenError
 from conformance.goldens.loader import NON_SET_FILES, build_set, is_set_file, schema_errors, set_files
 from conformance.goldens.model import Case, GoldenSet
 from conformance.goldens.pii import lint_pii
-from conformance.goldens.yamlsource import YamlDoc, paused_gc, read_yaml
+from conformance.goldens.yamlsource import YamlDoc, link_outside, paused_gc, read_yaml
 from conformance.suite import SUITE_FILE, inside
 
 
@@ -36,9 +36,9 @@ class LintReport:
         return f"{self.sets} sets, {self.cases} cases, {len(self.errors)} errors{warn}"
 
 
-def _read(path: Path, report: LintReport) -> YamlDoc | None:
+def _read(path: Path, report: LintReport, root: Path | None) -> YamlDoc | None:
     try:
-        doc = read_yaml(path)
+        doc = read_yaml(path, root)  # refuses a file a symlink leads out of the repository, unread
     except GoldenError as exc:
         report.errors.append(exc)
         return None
@@ -91,7 +91,7 @@ def lint_set_file(path: Path, root: Path, report: LintReport) -> GoldenSet | Non
 
 
 def _lint_set_file(path: Path, root: Path, report: LintReport) -> GoldenSet | None:
-    doc = _read(path, report)
+    doc = _read(path, report, root)
     if doc is None:
         return None
     errors = schema_errors(doc, "golden-set.schema.json")
@@ -110,8 +110,8 @@ def _lint_set_file(path: Path, root: Path, report: LintReport) -> GoldenSet | No
     return gset
 
 
-def lint_glossary(path: Path, report: LintReport) -> None:
-    doc = _read(path, report)
+def lint_glossary(path: Path, report: LintReport, root: Path | None = None) -> None:
+    doc = _read(path, report, root)
     if doc is None:
         return
     try:
@@ -131,12 +131,14 @@ def _line_for(doc: YamlDoc, problem: str) -> int:
 
 
 def lint_system(system_dir: Path, root: Path, report: LintReport) -> None:
+    if _linked_out(system_dir, root, report):
+        return
     sets = [s for p in sorted(system_dir.iterdir()) if p.is_file() and is_set_file(p)
             if (s := lint_set_file(p, root, report)) is not None]
     unique = _unique_ids((c for s in sets for c in s.cases), system_dir.name, report)
     for name in NON_SET_FILES:
         if (system_dir / name).is_file():
-            lint_glossary(system_dir / name, report)
+            lint_glossary(system_dir / name, report, root)
     _lint_recordings(system_dir, unique, report)
 
 
@@ -168,7 +170,7 @@ def _lint_recordings(system_dir: Path, cases: list[Case], report: LintReport) ->
 
 
 def lint_suite_file(path: Path, root: Path, report: LintReport) -> None:
-    doc = _read(path, report)
+    doc = _read(path, report, root)
     if doc is None:
         return
     errors = schema_errors(doc, "suite.schema.json")
@@ -218,7 +220,7 @@ def _lint_require_gold(path: Path, root: Path, data: dict[str, Any], report: Lin
         if not (p.is_file() and is_set_file(p)):
             continue
         try:
-            doc = read_yaml(p)
+            doc = read_yaml(p, root)
         except GoldenError:
             continue  # reported where the set itself is linted
         if schema_errors(doc, "golden-set.schema.json"):
@@ -227,6 +229,15 @@ def _lint_require_gold(path: Path, root: Path, data: dict[str, Any], report: Lin
             if not case.expect.raw:
                 report.errors.append(GoldenError(case.path, case.line, f"{case.id}: no `expect` — suite "
                                                  f"{data['system']!r} requires gold expectations (require_gold)"))
+
+
+def _linked_out(folder: Path, root: Path, report: LintReport) -> bool:
+    """True (and an error naming the folder) when a symlink leads ``folder`` out of the repository."""
+    target = link_outside(folder, root)
+    if target is not None:
+        report.errors.append(GoldenError(folder, None, f"folder is a symlink to {target}, outside the repository: "
+                                                       "refused"))
+    return target is not None
 
 
 def _is_system_dir(d: Path) -> bool:
@@ -244,15 +255,19 @@ def lint_paths(paths: Iterable[Path], root: Path) -> LintReport:
             if path.name == SUITE_FILE:
                 lint_suite_file(path, root, report)
             elif path.name in NON_SET_FILES:
-                lint_glossary(path, report)
+                lint_glossary(path, report, root)
             elif (gset := lint_set_file(path, root, report)) is not None:
                 _unique_ids(gset.cases, path.parent.name, report)  # a file linted alone: ids within it
-        else:
+        elif not _linked_out(path, root, report):
+            # glob does not descend into symlinked folders: report those that leave the repository instead
+            linked = [d for d in sorted(path.glob("**/*")) if d.is_symlink() and d.is_dir()
+                      and _linked_out(d, root, report)]
             for suite_file in sorted(path.glob(f"**/{SUITE_FILE}")):
                 lint_suite_file(suite_file, root, report)
             systems = [path] if _is_system_dir(path) else sorted(d for d in path.glob("**/") if _is_system_dir(d))
-            empty = [d for d in sorted(path.iterdir()) if d.is_dir() and d.name not in ("recordings", "schemas",
-                     "schema") and not _is_system_dir(d) and not any(d.glob(SUITE_FILE)) and path.name == "goldens"]
+            empty = [d for d in sorted(path.iterdir()) if d.is_dir() and d not in linked and d.name not in (
+                     "recordings", "schemas", "schema") and not _is_system_dir(d) and not any(d.glob(SUITE_FILE))
+                     and path.name == "goldens"]
             for d in empty:
                 report.errors.append(GoldenError(d, None, "empty golden folder: no *.yaml sets"))
             for d in systems:

@@ -21,7 +21,7 @@ from rapidfuzz import fuzz, process
 from conformance.errors import GoldenError
 from conformance.goldens import validcache
 from conformance.goldens.model import DEFAULT_PARAMS, Case, Expect, GoldenSet
-from conformance.goldens.yamlsource import YamlDoc, paused_gc, read_yaml
+from conformance.goldens.yamlsource import YamlDoc, link_outside, paused_gc, read_yaml
 
 #: Files inside goldens/<system>/ that are not golden sets.
 NON_SET_FILES = frozenset({"glossary.yaml", "glossary.yml"})
@@ -186,9 +186,10 @@ def build_set(doc: YamlDoc, system: str) -> GoldenSet:
     )
 
 
-def read_validated(path: Path, schema_name: str) -> YamlDoc:
-    """Read a YAML file and raise its first problem (duplicate key, then schema violation) as a GoldenError."""
-    doc = read_yaml(path)
+def read_validated(path: Path, schema_name: str, root: Path | None = None) -> YamlDoc:
+    """Read a YAML file and raise its first problem (duplicate key, then schema violation) as a GoldenError.
+    ``root``: refuse a file that a symlink leads out of the repository (see :func:`read_yaml`)."""
+    doc = read_yaml(path, root)
     if doc.duplicates:
         where, line = doc.duplicates[0]
         raise GoldenError(path, line, f"duplicate key `{where[-1]}`")
@@ -198,17 +199,20 @@ def read_validated(path: Path, schema_name: str) -> YamlDoc:
     return doc
 
 
-def load_set(path: Path, system: str | None = None) -> GoldenSet:
-    """Load and validate one golden file; raise the first problem."""
-    return build_set(read_validated(path, "golden-set.schema.json"), system or path.parent.name)
+def load_set(path: Path, system: str | None = None, root: Path | None = None) -> GoldenSet:
+    """Load and validate one golden file; raise the first problem. ``root``: see :func:`read_validated`."""
+    return build_set(read_validated(path, "golden-set.schema.json", root), system or path.parent.name)
 
 
-def load_system(system_dir: Path) -> list[GoldenSet]:
-    """All sets of one system, with case ids checked for uniqueness across the system's files."""
+def load_system(system_dir: Path, root: Path | None = None) -> list[GoldenSet]:
+    """All sets of one system, with case ids checked for uniqueness across the system's files. ``root``: the
+    repository, which neither the folder nor any of its files may leave through a symlink."""
+    if root is not None and (target := link_outside(system_dir, root)) is not None:
+        raise GoldenError(system_dir, None, f"golden folder is a symlink to {target}, outside the repository: refused")
     if not system_dir.is_dir():
         raise GoldenError(system_dir, None, "golden folder not found")
     with paused_gc():  # bulk allocation, no cycles: see paused_gc
-        sets = [load_set(p, system_dir.name) for p in set_files(system_dir)]
+        sets = [load_set(p, system_dir.name, root) for p in set_files(system_dir)]
     if not sets:
         raise GoldenError(system_dir, None, "no golden sets (*.yaml) in this folder")
     check_unique_ids(sets)

@@ -15,6 +15,11 @@ with the same seeded schedule and prompt order from the same machine, is the fai
 - ``min_capacity_ratio`` (needs ``slo``): candidate/baseline capacity under SLO — the best goodput (requests per
   second that met the SLO) over the stages;
 - ``slo: {ttft_ms, tpot_ms, e2el_ms}``, ``seed``, ``bootstrap_resamples``: settings, not gates.
+
+Built in, always on, whatever ``gates`` says: ``load.stageN.answered`` fails a candidate stage in which not one
+request succeeded, and ``load.stageN.baseline_answered`` is an error when the baseline's stage had none (its
+relative gates then have nothing to compare with). Without them a suite with no load gates exited 0 with every
+request failed.
 """
 
 from __future__ import annotations
@@ -58,6 +63,22 @@ def _error_rate(suite: str, gate: str, stage: StageStats, threshold: float,
     return compare(suite, gate, stage.error_rate, threshold, "<=", n,
                    interval=wilson_interval(failed, n) if n else None, message=msg, baseline=b_rate,
                    baseline_interval=b_int, faults=faults)
+
+
+def _answered(suite: str, gate: str, stage: StageStats, *, baseline: bool = False) -> GateResult:
+    """At least one request of the stage succeeded (see the module doc); the baseline's failing is an error."""
+    detail = ", ".join(f"{k}×{v}" for k, v in stage.failures.items())
+    if stage.ok:
+        msg = ""
+    elif stage.requests:
+        msg = f"0/{stage.requests} answered: {detail}" if detail else f"0/{stage.requests} answered"
+    else:
+        msg = "no request was sent in this stage"
+    if baseline and not stage.ok:
+        msg += "; the baseline's relative gates have nothing to compare with"
+    faults = {"baseline" if baseline else "candidate": dict(stage.failures)} if stage.failures else {}
+    g = compare(suite, gate, float(stage.ok), 1.0, ">=", stage.requests, min_n=0, message=msg, faults=faults)
+    return dataclasses.replace(g, verdict="error") if baseline and g.verdict == "regression" else g
 
 
 def _throughput(suite: str, gate: str, base: StageStats, cand: StageStats, threshold: float) -> GateResult:
@@ -139,6 +160,10 @@ def compare_load(baseline: LoadResult | None, candidate: LoadResult, gates_cfg: 
             out.append(_no_baseline(suite, "load.capacity_ratio", "min_capacity_ratio", threshold))
         else:
             out.append(_noted(_capacity(suite, list(baseline.stages), cs, slo, threshold), cut))
+    for b, c in zip(bs, cs, strict=True):  # built in: see the module doc
+        out.append(_noted(_answered(suite, f"load.{c.name}.answered", c), cut))
+        if b is not None:
+            out.append(_noted(_answered(suite, f"load.{b.name}.baseline_answered", b, baseline=True), cut))
     return out
 
 

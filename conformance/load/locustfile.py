@@ -15,6 +15,10 @@ records raw (times as whole µs, nothing derived); :func:`conformance.load.stats
 records every consumer reads (seconds, ms, ``ttft_ms``, ``itl_ms``…) afterwards.
 Records are queued and written every ``FLUSH_S`` (see :class:`_Records`): a process killed with SIGKILL loses at
 most that much, as it could always lose its last, half-written line.
+
+Before anything else it binds itself to the runner (:mod:`conformance.load.lifetime`: it stops when the runner's
+process is gone) and makes sure no secret is written (:mod:`conformance.load.scrub`): stdout and stderr (Locust's
+log, its tables, tracebacks) are redacted, and so are failure messages and every batch of records.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import gc
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import IO, Any
@@ -33,14 +38,21 @@ from geventhttpclient.response import HTTPConnectionClosed
 from locust import FastHttpUser, constant, events, task
 
 from conformance.checks.latency import tpot_ms
+from conformance.load.lifetime import bind_to_parent
 from conformance.load.plan import PLAN_ENV, LoadPlan, PlanRequest, prompt_order, stage_at
+from conformance.load.scrub import RedactingStream, locust_redactor
 from conformance.load.shapes import ArrivalClock, shape_for
 from conformance.load.sse import StreamTrace
 from conformance.response import classify_status
 
+bind_to_parent(os.environ)
 if PLAN_ENV not in os.environ:
     raise SystemExit(f"{PLAN_ENV} is not set: run load tests through `conformance load` or conformance.load.runner")
 PLAN = LoadPlan.read(os.environ[PLAN_ENV])
+#: Every secret this process could write: the key it sends, and those the runner named (see conformance.load.scrub).
+REDACT = locust_redactor(os.environ, PLAN.api_key_env)
+sys.stdout = RedactingStream(sys.stdout, REDACT)  # before Locust sets up logging
+sys.stderr = RedactingStream(sys.stderr, REDACT)
 ORDER = prompt_order(len(PLAN.requests), PLAN.seed)
 #: Request bodies, serialised once. ASCII-escaped: the byte length can never disagree with the text.
 BODIES = [json.dumps(r.body) for r in PLAN.requests]
@@ -132,7 +144,7 @@ class _Records:
             if cede and i % SLICE == 0:
                 gevent.sleep(0)
         if lines and self.out is not None:
-            self.out.write("\n".join(lines) + "\n")
+            self.out.write(REDACT("\n".join(lines) + "\n"))  # answers and error bodies may echo the key
             self.out.flush()
 
     def close(self) -> None:
@@ -253,7 +265,7 @@ class ChatUser(FastHttpUser):
                 status = int(resp.status_code) or None
                 fault, error = _head_fault(resp, status)
                 if fault is not None:
-                    resp.failure(f"{fault}: {error}")
+                    resp.failure(REDACT(f"{fault}: {error}"))  # an error body may echo the key
                 else:
                     resp.success()
                     raw = resp._response

@@ -3,7 +3,9 @@
 Why a subprocess: Locust monkey-patches the interpreter with gevent on import, which must never happen inside
 the pytest process — this module does not import locust. The child runs in its own session (process group), so
 the overall deadline can stop it *and every worker it forked*: SIGTERM (Locust stops users and writes its CSV and
-HTML report), then SIGKILL after a grace period.
+HTML report), then SIGKILL after a grace period. It never outlives this process, however this one ends
+(:mod:`conformance.load.lifetime`), and writes no secret (:mod:`conformance.load.scrub`: the secrets go to it in
+its environment, never on its command line; its files are scrubbed again once it has ended).
 
 Bounds: each request is limited to the endpoint's ``timeout_s`` (inside the locust process), each stage to its
 ``duration_s`` (the shape), the drain after the last stage to ``--stop-timeout`` (≥ the longest request), and the
@@ -36,10 +38,13 @@ from conformance.errors import ConformanceError
 from conformance.gates import GateResult
 from conformance.goldens.model import Case
 from conformance.load.compare import compare_load
+from conformance.load.lifetime import parent_env, signals_unwind
 from conformance.load.plan import PLAN_ENV, LoadPlan, OpenLoop, PlanError, PlanRequest, Stage, build_body, chat_url
 from conformance.load.quality import QualityConfig, StageQuality, assess_run, quality_gates, sample_by_stage
+from conformance.load.scrub import scrub_folder, secrets_env
 from conformance.load.stats import LoadResult, all_stage_stats, read_records
 from conformance.load.vllm_metrics import metrics_by_stage
+from conformance.redact import Redactor
 
 if TYPE_CHECKING:
     from conformance.evaluate import SuiteEvaluation
@@ -110,13 +115,15 @@ def run_load(suite_cases: Sequence[Case], endpoint_cfg: EndpointConfig, stages: 
              max_tokens: int | None = None, ignore_eos: bool = False, slo: Mapping[str, float] | None = None,
              processes: int = 1, locust_args: Sequence[str] = (), deadline_s: float | None = None,
              stop_timeout_s: float | None = None, pause_after_failure_s: float = 0.1,
-             kill_grace_s: float = KILL_GRACE_S, progress: Callable[[LoadProgress], None] | None = None) -> LoadResult:
+             kill_grace_s: float = KILL_GRACE_S, progress: Callable[[LoadProgress], None] | None = None,
+             secrets: Sequence[str | None] = ()) -> LoadResult:
     """Run the stages against ``endpoint_cfg`` and return per-stage statistics (see module doc).
 
     ``out_dir`` receives ``plan.json``, ``raw/records-<pid>.jsonl`` (one line per request, with its text),
     ``raw/metrics.jsonl`` (when ``metrics_url`` is set), ``locust*.csv``, ``locust.html``, ``locust.log`` and
     ``load_result.json``. ``processes`` is Locust's ``--processes``; ``locust_args`` are passed through (e.g.
     ``["--master", "--expect-workers", "4"]``; workers elsewhere need the same plan file in $CONFORMANCE_LOAD_PLAN).
+    ``secrets``: besides the endpoint's own key, values no file of the run may contain (other endpoints' keys).
     Raises :class:`PlanError` for an unusable configuration and ConfigError for a missing API key.
     """
     if endpoint_cfg.api_key_env:
@@ -137,13 +144,18 @@ def run_load(suite_cases: Sequence[Case], endpoint_cfg: EndpointConfig, stages: 
     deadline = deadline_s if deadline_s is not None else (
         plan.total_s + stop_timeout * (1 + drops) + STARTUP_SLACK_S)
     cmd = locust_command(plan, out_dir, stop_timeout_s=stop_timeout, processes=processes, locust_args=locust_args)
-    env = {**os.environ, PLAN_ENV: str(plan_path), "PYTHONUNBUFFERED": "1"}
+    redact = Redactor(s for s in (endpoint_cfg.secret(), *secrets) if s)
+    env = {**os.environ, PLAN_ENV: str(plan_path), "PYTHONUNBUFFERED": "1", **secrets_env(redact.secrets),
+           **parent_env()}
     log_path = out_dir / "locust.log"
     started = time.monotonic()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=out_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        killed = _wait(proc, started + deadline, kill_grace_s, _Tail(plan, raw_dir, started, progress))
+    with signals_unwind(), open(log_path, "wb") as log:  # SIGTERM/SIGHUP: stop the group, then end as asked
+        try:
+            proc = subprocess.Popen(cmd, cwd=out_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            killed = _wait(proc, started + deadline, kill_grace_s, _Tail(plan, raw_dir, started, progress))
+        finally:
+            scrub_folder(out_dir, redact)  # the backstop: whatever Locust wrote that it did not redact itself
     elapsed = time.monotonic() - started
     records, bad = read_records(raw_dir)
     if not records and not killed and proc.returncode not in (0, 1):
@@ -301,6 +313,7 @@ def run_suite_load(suite: Suite, baseline: EndpointConfig | None, candidate: End
         "ignore_eos": bool(cfg.get("ignore_eos", False)), "slo": slo, "processes": int(cfg.get("processes", 1)),
         "deadline_s": cfg.get("deadline_s"), "locust_args": locust_args, "progress": progress,
     }
+    common["secrets"] = [c.secret() for c in (baseline, candidate) if c is not None]  # either may be echoed
     base = run_load(suite.cases, baseline, cfg["stages"], out_dir / "baseline", **common) if baseline else None
     cand = run_load(suite.cases, candidate, cfg["stages"], out_dir / "candidate", **common)
     return SuiteLoad(base, cand, compare_load(base, cand, gates_cfg, suite=suite.system, slo=slo))

@@ -131,6 +131,7 @@ class ResultCollector:
     def write(self, plan: Any, exitstatus: int, *, strict: bool = False,
               stopped: list[str] | tuple[str, ...] | None = None) -> Path:
         """``results.jsonl`` + ``summary.json`` in the run folder; ``reports/latest`` points at it."""
+        from conformance.report.atomic import write_text_atomic
         from conformance.report.gcpause import gc_paused
 
         run_dir: Path = plan.run_dir
@@ -139,7 +140,7 @@ class ResultCollector:
             for start in range(0, len(self.rows), _BATCH):
                 fh.write("".join([_encode(row) + "\n" for row in self.rows[start:start + _BATCH]]))
             summary = self.summary(plan, exitstatus, strict=strict, stopped=stopped)
-        (run_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+        write_text_atomic(run_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2, default=str))
         latest = run_dir.parent / "latest"
         tmp = run_dir.parent / f".latest.{os.getpid()}"
         try:

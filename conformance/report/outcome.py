@@ -52,9 +52,10 @@ def worst(outcomes: Iterable[str]) -> Outcome:
 
 
 def gate_outcome(gate: Mapping[str, Any]) -> Outcome:
-    """What one gate contributes. An error-rate gate (availability, a load stage) that failed only because
-    answers are missing for infrastructure reasons (timeouts, 503, connection, recordings) is ``infrastructure``; a
-    gate that could not be computed (``error``) is ``infrastructure`` too — nothing was learnt about the candidate."""
+    """What one gate contributes. A gate on missing answers (availability, a load stage's errors) that failed
+    only because answers are missing for infrastructure reasons (timeouts, 503, connection, recordings) is
+    ``infrastructure``; a gate that could not be computed (``error``) is ``infrastructure`` too — nothing was
+    learnt about the candidate."""
     verdict = str(gate.get("verdict"))
     verdict = "regression" if verdict == "fail" else verdict
     if verdict == "pass":
@@ -62,8 +63,8 @@ def gate_outcome(gate: Mapping[str, Any]) -> Outcome:
     if verdict == "error":
         return "infrastructure"
     name = str(gate.get("gate", ""))
-    if gate.get("faults") and name.endswith("error_rate"):  # availability.*, load.stageN.error_rate
-        role = "baseline" if name.endswith("baseline_error_rate") else "candidate"
+    if gate.get("faults"):  # availability.*, load.stageN.error_rate / answered: answers missing, by role and class
+        role = "baseline" if "baseline" in name.rsplit(".", 1)[-1] else "candidate"
         faults = (gate.get("faults") or {}).get(role) or {}
         if faults and all(is_infrastructure(f) for f in faults):
             return "infrastructure"

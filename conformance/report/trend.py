@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from conformance.errors import ConformanceError
+
 Change = Literal["new", "removed", "moved", "unchanged"]
 
 #: Statistic changes smaller than this (relative to the threshold, or absolute when there is none) are noise.
@@ -99,9 +101,12 @@ def _num(v: Any) -> float | None:
 def _gates(summary: Mapping[str, Any] | None) -> dict[tuple[str, str], Mapping[str, Any]]:
     """(suite, gate) → gate dict; a gate recorded twice (a re-run test) keeps its last value."""
     out: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for suite_name, s in ((summary or {}).get("suites") or {}).items():
-        for g in s.get("gates") or ():
-            out[(str(g.get("suite") or suite_name), str(g.get("gate")))] = g
+    suites = (summary or {}).get("suites")
+    for suite_name, s in suites.items() if isinstance(suites, Mapping) else ():
+        gates = s.get("gates") if isinstance(s, Mapping) else None
+        for g in gates if isinstance(gates, list) else ():
+            if isinstance(g, Mapping):  # a hand-edited or foreign summary: skip what is not a gate
+                out[(str(g.get("suite") or suite_name), str(g.get("gate")))] = g
     return out
 
 
@@ -151,10 +156,35 @@ def trend_lines(moves: Sequence[GateMove], previous_run: str | None = None, *, a
 
 
 def read_summary(path: Path) -> dict[str, Any]:
-    """``summary.json`` from a run folder, a ``latest`` link, or the file itself."""
+    """``summary.json`` from a run folder, a ``latest`` link, or the file itself.
+
+    Raises :class:`ConformanceError` naming the file when it cannot be read or is not a JSON object: missing,
+    cut short by a killed run, not UTF-8, or another JSON value (a list, a number)."""
     target = path / "summary.json" if path.is_dir() else path
-    data: dict[str, Any] = json.loads(target.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConformanceError(f"{target}: cannot read the run summary ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ConformanceError(f"{target}: the run summary is not UTF-8 text") from None
+    except ValueError as exc:  # JSONDecodeError: cut short, or not JSON at all
+        raise ConformanceError(f"{target}: the run summary is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConformanceError(f"{target}: the run summary is a JSON {type(data).__name__}, not an object")
     return data
+
+
+def read_previous(path: Path | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The previous run's summary for the gate trend, or ``(None, warning line)`` when it is unusable.
+
+    A bad previous run — corrupt, cut short, deleted since — must not stop this run's report: it means "no trend",
+    said in one line."""
+    if path is None:
+        return None, None
+    try:
+        return read_summary(path), None
+    except ConformanceError as exc:
+        return None, f"gate trend: skipped, the previous run is unusable: {exc}"
 
 
 def previous_run_dir(reports_dir: Path, current_run_id: str) -> Path | None:
@@ -173,9 +203,5 @@ def previous_run_dir(reports_dir: Path, current_run_id: str) -> Path | None:
 
 
 def previous_summary(reports_dir: Path, current_run_id: str) -> dict[str, Any] | None:
-    """The summary of :func:`previous_run_dir`, or None (no earlier run, or its summary is unreadable)."""
-    prev = previous_run_dir(reports_dir, current_run_id)
-    try:
-        return read_summary(prev) if prev is not None else None
-    except (OSError, ValueError):
-        return None
+    """The summary of :func:`previous_run_dir`, or None (no earlier run, or its summary is unusable)."""
+    return read_previous(previous_run_dir(reports_dir, current_run_id))[0]

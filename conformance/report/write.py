@@ -8,16 +8,16 @@ collector and the response cache wrote (``summary.json``, ``results.jsonl``, ``r
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from conformance.report.answers import Answers, read_responses
+from conformance.report.atomic import write_text_atomic
 from conformance.report.frame import results_frame, write_csv, write_parquet
 from conformance.report.gcpause import gc_paused
 from conformance.report.html import render_html
 from conformance.report.outcome import Outcome, classify_run, exit_code
-from conformance.report.trend import compare_runs, read_summary, trend_lines
+from conformance.report.trend import compare_runs, read_previous, read_summary, trend_lines
 
 __all__ = ["Answers", "finish_run", "read_responses", "read_rows", "write_report"]
 
@@ -40,23 +40,20 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _write(run_dir: Path, previous: Path | None) -> tuple[Path, dict[str, Any], Outcome]:
-    """The report files; returns the HTML path, the summary and the outcome, so that :func:`finish_run` does not
-    read ``results.jsonl`` a second time to classify the run. The collector is paused meanwhile: millions of
+def _write(run_dir: Path, previous: Path | None) -> tuple[Path, dict[str, Any], Outcome, list[str]]:
+    """The report files; returns the HTML path, the summary, the outcome and the trend lines, so that
+    :func:`finish_run` reads neither ``results.jsonl`` nor the previous summary a second time. A previous run that
+    cannot be read gives no trend and one warning line instead. The collector is paused meanwhile: millions of
     decoded containers, no cycles among them (see conformance.report.gcpause)."""
     with gc_paused():
         summary = read_summary(run_dir)
         rows = read_rows(run_dir / "results.jsonl")
         moves = prev_id = None
-        if previous is not None:
-            prev = read_summary(previous)
+        prev, warning = read_previous(previous)
+        trend = [warning] if warning else []
+        if prev is not None:
             moves, prev_id = compare_runs(summary, prev), str(prev.get("run_id") or previous)
+            trend = trend_lines(moves, prev_id)
         frame = results_frame(rows)
         write_parquet(frame, run_dir / "results.parquet")
         write_csv(frame, run_dir / "results.csv")
@@ -65,8 +62,9 @@ def _write(run_dir: Path, previous: Path | None) -> tuple[Path, dict[str, Any], 
         outcome = outcome or classify_run(summary, rows)
         answers = read_responses(run_dir / "responses")
         out = run_dir / "report.html"
-        _atomic_write(out, render_html(summary, rows, answers, moves=moves, previous_run=prev_id, outcome=outcome))
-        return out, summary, outcome
+        write_text_atomic(out, render_html(summary, rows, answers, moves=moves, previous_run=prev_id,
+                                           outcome=outcome))
+        return out, summary, outcome, trend
 
 
 def write_report(run_dir: Path, previous: Path | None = None) -> Path:
@@ -81,12 +79,7 @@ def finish_run(run_dir: Path, previous: Path | None = None, *, strict: bool | No
     """Write the report files and return ``(terminal lines, outcome, exit code)`` — what both the plugin (at
     session end) and ``conformance report`` print: the gate trend against ``previous``, the outcome word
     (:func:`~conformance.report.outcome.classify_run`) and where the report is."""
-    html_path, summary, outcome = _write(run_dir, previous)
-    lines: list[str] = []
-    if previous is not None:
-        prev = read_summary(previous)
-        lines += trend_lines(compare_runs(summary, prev), str(prev.get("run_id") or previous))
+    html_path, summary, outcome, trend = _write(run_dir, previous)
     strict = bool(summary.get("strict")) if strict is None else strict
     code = exit_code(outcome, strict)
-    lines += [f"outcome: {outcome} (exit code {code})", f"report: {html_path}"]
-    return lines, outcome, code
+    return [*trend, f"outcome: {outcome} (exit code {code})", f"report: {html_path}"], outcome, code

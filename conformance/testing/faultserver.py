@@ -61,7 +61,9 @@ class Behaviour:
     from a proxy). ``reset_after_chunks`` aborts the TCP connection with RST (SO_LINGER 0) without ending the
     chunked encoding; ``truncate_after_chunks`` ends the HTTP message cleanly with no finish chunk, usage or
     ``[DONE]``; ``stall_after_chunks`` stops sending mid-stream until the server stops (a read timeout);
-    ``hang`` never answers at all (a timeout before the first byte).
+    ``hang`` never answers at all (a timeout before the first byte). ``hold`` keeps the answer back, before its
+    first byte, until the test sets that event (or the server stops): "answers still in flight" that a test can
+    count on, whatever the machine's speed — e.g. until an interrupt has been sent to the client.
     """
 
     text: str = "Hello from the fault server."
@@ -87,6 +89,7 @@ class Behaviour:
     invalid_json: bool = False
     empty_choices: bool = False
     hang: bool = False
+    hold: threading.Event | None = None
 
     def content_deltas(self) -> list[str]:
         if self.deltas is not None:
@@ -402,6 +405,8 @@ class FaultServer:
         if b.hang:
             await self._stopping.wait()
             return False
+        if b.hold is not None and not await self._held(b.hold):
+            return False
         if b.headers_delay_ms:
             await asyncio.sleep(b.headers_delay_ms / 1000)
         ctype = b.content_type or "application/json"
@@ -424,6 +429,15 @@ class FaultServer:
                 await asyncio.sleep((b.ttft_ms + b.itl_ms * (done.n_tokens - 1)) / 1000)
             payload = done.body()
         return await self._send(writer, b, payload, ctype, keep)
+
+    async def _held(self, event: threading.Event) -> bool:
+        """Wait until ``event`` (set by another thread) is set: True; or until the server stops: False."""
+        assert self._stopping is not None
+        while not event.is_set():
+            if self._stopping.is_set():
+                return False
+            await asyncio.sleep(0.005)
+        return True
 
     def _head(self, b: Behaviour, ctype: str, length: int | None, keep: bool) -> bytes:
         lines = [f"HTTP/1.1 {b.status} {_phrase(b.status)}", f"content-type: {ctype}",

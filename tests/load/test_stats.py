@@ -118,10 +118,26 @@ def test_slo_attainment_and_capacity_under_slo() -> None:
     assert cap.statistic == pytest.approx(2.0 / 4.0) and cap.verdict == "regression"  # best goodput 2 vs 4 req/s
 
 
+def test_a_stage_without_one_answer_fails_even_without_gates() -> None:
+    """Built in and always on: a load run with no gates used to pass at 100% failed requests."""
+    base = result("base", [[record(i, 0) for i in range(5)], [record(9, 1, fault="server_error")]])
+    cand = result("cand", [[record(i, 0, fault="connection") for i in range(6)], []])
+    for cfg in (None, {}, {"p99_ms": 5000}):
+        gates = {g.gate: g for g in compare_load(base, cand, cfg, suite="legal")}
+        first, second = gates["load.stage1.answered"], gates["load.stage2.answered"]
+        assert (first.verdict, first.statistic, first.n) == ("regression", 0.0, 6)
+        assert first.message == "0/6 answered: connection×6" and first.line().startswith("✗ legal.load.stage1")
+        assert second.verdict == "regression" and second.message == "no request was sent in this stage"
+        assert gates["load.stage1.baseline_answered"].verdict == "pass"
+        assert gates["load.stage2.baseline_answered"].verdict == "error"  # nothing to compare the candidate with
+    ok = result("ok", [[record(0, 0)], [record(1, 1), record(2, 1, fault="timeout")]])
+    assert [g.verdict for g in compare_load(None, ok, None)] == ["pass", "pass"]  # recorded baseline: no baseline gate
+
+
 def test_misconfigured_load_gates_are_errors() -> None:
     a = result("a", [[record(0, 0)], [record(1, 1)]])
     gates = compare_load(a, a, {"max_errors": 0.1, "min_capacity_ratio": 0.9})
-    assert [g.verdict for g in gates] == ["error", "error"]
+    assert [g.verdict for g in gates if "answered" not in g.gate] == ["error", "error"]
     fewer = LoadResult(label="b", out_dir=Path("."), stages=a.stages[:1], seed=0, open_loop=False, returncode=0,
                        killed=None, elapsed_s=1.0, records=1)
     (g,) = compare_load(a, fewer, {"max_error_rate": 0.1})

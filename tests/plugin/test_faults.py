@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -84,21 +85,39 @@ GOLDEN_10 = "set: slow\nowner: '@t'\ncases:\n" + "".join(f"  - {{id: c{i:02d}, p
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
 def test_interrupted_run_keeps_responses_and_resumes(pytester: pytest.Pytester, sig: signal.Signals) -> None:
-    with FaultServer(Behaviour(ttft_ms=250), models=["m"]) as old, FaultServer(models=["m"]) as new:
+    # The baseline answers three cases, then holds every later answer until the interrupted run has exited: the
+    # interrupt provably lands with answers in flight, however fast or slow the machine is.
+    released = threading.Event()
+
+    def three_then_held(req: dict, n: int) -> Behaviour:  # type: ignore[type-arg]
+        return Behaviour() if n < 3 else Behaviour(hold=released)
+
+    with FaultServer(three_then_held, models=["m"]) as old, FaultServer(models=["m"]) as new:
         repo = make_suite_repo(pytester.path, endpoints(old, new, max_concurrency="1"), golden=GOLDEN_10)
         cmd = [sys.executable, "-m", "pytest", "suites/demo", "--conformance-run-id", "r1", "-p", "no:cacheprovider"]
         proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         responses = repo / "reports" / "r1" / "responses" / "old.main.jsonl"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (not responses.exists() or len(responses.read_text().splitlines()) < 3):
-            time.sleep(0.05)
-        proc.send_signal(sig)  # Ctrl-C, or a kill that leaves no chance to clean up
-        proc.communicate(timeout=30)
-        kept = [json.loads(line) for line in responses.read_text().splitlines()]
-        assert 3 <= len(kept) < 10 and all(r["fault"] is None for r in kept)  # at most the in-flight one is lost
+
         def chats() -> int:
             return sum(r.path.endswith("/chat/completions") for r in old.requests)
 
+        def three_kept_and_one_held() -> bool:
+            return chats() >= 4 and responses.exists() and len(responses.read_text().splitlines()) >= 3
+
+        try:
+            deadline = time.monotonic() + 60
+            while not three_kept_and_one_held() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert three_kept_and_one_held()
+            proc.send_signal(sig)  # Ctrl-C, or a kill that leaves no chance to clean up
+            proc.communicate(timeout=60)
+        finally:
+            released.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        kept = [json.loads(line) for line in responses.read_text().splitlines()]
+        assert len(kept) == 3 and all(r["fault"] is None for r in kept)  # the held answers never arrived
         asked_before = chats()
         result = pytester.runpytest_subprocess("suites/demo", "--resume", "r1")
         result.assert_outcomes(passed=11)

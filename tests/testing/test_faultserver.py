@@ -100,6 +100,41 @@ def test_stop_is_prompt_while_a_client_hangs_and_the_client_sees_the_drop() -> N
     assert len(errors) == 1 and isinstance(errors[0], openai.APIConnectionError)
 
 
+def test_a_held_answer_waits_for_its_event_and_a_stop_releases_it() -> None:
+    released = threading.Event()
+    got: list[tuple[int, dict[str, str], bytes]] = []
+    with FaultServer(Behaviour(text="late", hold=released)) as server:
+        caller = threading.Thread(target=lambda: got.append(post(server, {"model": "m", "messages": MESSAGES})))
+        caller.start()
+        deadline = time.monotonic() + 5
+        while not server.requests and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert server.requests and caller.is_alive() and not got  # arrived, and held: not a byte answered
+        released.set()
+        caller.join(5)
+        assert not caller.is_alive() and got[0][0] == 200 and b"late" in got[0][2]
+    never = threading.Event()
+    server = FaultServer(Behaviour(hold=never)).start()
+    dropped: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            post(server, {"model": "m", "messages": MESSAGES})
+        except OSError as exc:  # the connection closed without an answer
+            dropped.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    deadline = time.monotonic() + 5
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.005)
+    started = time.perf_counter()
+    server.stop()  # a hold never released does not keep the server up
+    assert time.perf_counter() - started < 1.0
+    caller.join(5)
+    assert not caller.is_alive() and len(dropped) == 1
+
+
 # --- /v1/models ---------------------------------------------------------------------------------------------
 
 
