@@ -356,6 +356,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Redact secrets from what a test report carries (user properties → JUnit XML and results, failure text) —
     a backstop: answers are already redacted where they enter the harness."""
     report = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and hasattr(item, "case"):
+        path, line, _ = item.reportinfo()  # a skipped case points at its golden, not at pytest's internals
+        report.longrepr = (str(path), (line or 0) + 1, report.longrepr[2])
     if ENDPOINTS in item.config.stash:
         from conformance.redact import Redactor
 
@@ -404,7 +407,9 @@ class _Reporter:
             self.report_lines, _, self.exit_code = finish_run(plan.run_dir, previous, strict=strict(self.config))
         except Exception as exc:  # a bug in the report must never hide the results already written
             self.report_lines = [f"conformance: report.html not written: {exc!r}"]
-        if self.exit_code is not None:
+        if self.exit_code is not None and int(session.exitstatus) not in (2, 3):
+            # an interrupted run (Ctrl-C, SIGTERM) or a pytest internal error keeps pytest's own exit code;
+            # its summary.json still says "infrastructure"
             session.exitstatus = self.exit_code
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

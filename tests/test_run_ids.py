@@ -68,8 +68,8 @@ def test_pytest_refuses_a_run_id_outside_reports_before_writing_anything(pyteste
         make_suite_repo(pytester.path, two_endpoints(old, new))
         for flag in ("--conformance-run-id", "--resume"):
             result = pytester.runpytest_subprocess("suites/demo", flag, "../escaped")
-            assert result.ret == pytest.ExitCode.USAGE_ERROR
-            result.stderr.fnmatch_lines([f"*{flag} '../escaped' is not a valid run id*"])
+            assert result.ret == 78  # config_error, before any request
+            result.stdout.fnmatch_lines([f"*{flag} '../escaped' is not a valid run id*"])
         chats = [r for r in (*old.requests, *new.requests) if r.path.endswith("/chat/completions")]
     assert not (pytester.path / "escaped").exists() and not chats
 

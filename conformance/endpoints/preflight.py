@@ -88,7 +88,7 @@ def _status_result(cfg: EndpointConfig, exc: openai.APIStatusError, what: str, r
     where = cfg.base_url
     kind = classify_status(exc.status_code)
     if kind == Fault.UNAVAILABLE_503:
-        return PreflightResult(cfg.name, cfg.model, False, "retired", probed=what == "chat",
+        return PreflightResult(cfg.name, cfg.model, False, "retired", probed=what != "/models",
                                message=f"{where} answers 503 on {what}: the deployment looks retired")
     if kind == Fault.AUTH:
         key = f"the key in ${cfg.api_key_env}" if cfg.api_key_env else "requests without a key"

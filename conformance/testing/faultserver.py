@@ -40,12 +40,14 @@ _ERROR_KINDS = {400: ("invalid_request_error", None), 401: ("invalid_request_err
 
 @dataclass(frozen=True)
 class ToolCallScript:
-    """One tool call the fake model makes; ``arguments`` stream in ``chunk_chars`` pieces, as vLLM does."""
+    """One tool call the fake model makes; ``arguments`` stream in ``chunk_chars`` pieces, as vLLM does
+    (``repeat_name``: every piece carries the whole name again, as llama-cpp-python's server does)."""
 
     name: str
     arguments: str | Mapping[str, Any] = "{}"
     id: str | None = None
     chunk_chars: int = 8
+    repeat_name: bool = False
 
     def arguments_json(self) -> str:
         args = self.arguments
@@ -218,7 +220,9 @@ class _Completion:
             out.append(_Event(_sse(self._chunk({"tool_calls": [head]})), "token"))
             step = max(1, tc.chunk_chars)
             for j in range(0, len(args), step):
-                piece = {"index": i, "function": {"arguments": args[j : j + step]}}
+                fn = {"name": tc.name, "arguments": args[j : j + step]} if tc.repeat_name else \
+                    {"arguments": args[j : j + step]}
+                piece = {"index": i, "function": fn}
                 out.append(_Event(_sse(self._chunk({"tool_calls": [piece]})), "token"))
         out.append(_Event(_sse(self._chunk({}, self.finish)), "finish"))
         if include_usage:

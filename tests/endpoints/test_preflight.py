@@ -73,3 +73,35 @@ def test_missing_key_variable_is_reported() -> None:
 def test_suggest_never_raises_and_only_returns_served(configured: str, served: list[str]) -> None:
     got = suggest(configured, served)
     assert set(got) <= set(served) and len(got) <= 3
+
+
+# --- retirement is the chat endpoint answering 503; the endpoint's own timeout and retry policy ---------------
+
+
+def test_a_gateway_that_lists_the_model_but_answers_503_to_chat_is_retired() -> None:
+    """Finding 6 of the verdict-trust issue: /v1/models still listed the model, every chat request got 503."""
+    with FaultServer(Behaviour(status=503), models=["m"]) as gateway:
+        (r,) = check_all([cfg(gateway.base_url, "m", max_retries=1, backoff_s=0.01)])
+        probes = list(gateway.probes)
+    assert r.status == "retired" and r.probed and "one-token chat request" in r.message
+    assert len(probes) == 2 and probes[0].body["max_tokens"] == 1  # the probe, and one retry by the policy
+
+
+def test_a_served_model_is_probed_once_without_touching_the_scripted_requests() -> None:
+    with FaultServer([Behaviour(text="first scripted answer")], models=["m"]) as srv:
+        (r,) = check_all([cfg(srv.base_url, "m")])
+        assert r.ok and r.probed and len(srv.probes) == 1 and srv.requests[-1].path.endswith("/models")
+    assert check_all([cfg("http://127.0.0.1:9/v1", "m", max_retries=0)], probe=False)[0].probed is False
+
+
+def test_preflight_waits_as_long_as_the_endpoint_says_not_a_fixed_30_s() -> None:
+    """Finding 6: a fixed 30 s /v1/models timeout stopped runs (exit 4) against a busy server; preflight now uses
+    the endpoint's timeout_s and its retry policy, like the replay."""
+    slow = Behaviour(headers_delay_ms=600)
+    with FaultServer(models=["m"], models_behaviour=slow) as srv:
+        (patient,) = check_all([cfg(srv.base_url, "m", timeout_s=5.0)])
+        (hasty,) = check_all([cfg(srv.base_url, "m", timeout_s=0.2, max_retries=0)])
+    assert patient.ok and hasty.status == "unreachable"
+    with FaultServer(models=["m"], models_behaviour=[Behaviour(status=503), Behaviour(status=429)]) as busy:
+        (r,) = check_all([cfg(busy.base_url, "m", max_retries=2, backoff_s=0.01)])
+    assert r.ok  # a 503 and a 429 on /models are retried as a replay would retry them

@@ -104,7 +104,7 @@ class ReferenceTrace:
         if not self.saw_choice:  # the shared rule (conformance.stream.stream_fault) since streams are assembled once
             return "bad_response", "stream carried no choices"
         if self.finish_reason is None:
-            return "truncated_stream", f"stream ended without finish_reason after {self.n_events} events"
+            return "truncated_stream", f"stream ended without finish_reason after {self.n_events} chunks"
         return None, None
 
     def record(self) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from tests.plugin.conftest import make_suite_repo, two_endpoints
 
 #: One long stage: whatever the test does not stop keeps loading the endpoint for two minutes.
 SUITE = "system: demo\nload:\n  max_tokens: 8\n  stages: [{users: 1, spawn_rate: 1, duration_s: 120}]\n"
-SUITE_TEST_EXTRA = "\n\ndef test_load(load_run):\n    assert load_run.gates\n"
 SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL]
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds Locust in /proc (Linux)")
 
@@ -101,8 +100,6 @@ def test_pytest_load_takes_locust_with_it(pytester: pytest.Pytester, sig: signal
     with FaultServer(Behaviour(ttft_ms=20), models=["m"]) as old, FaultServer(models=["m"]) as new:
         repo = make_suite_repo(pytester.path, two_endpoints(old, new))
         (repo / "suites" / "demo" / "suite.yaml").write_text(SUITE)
-        test = repo / "suites" / "demo" / "test_demo.py"
-        test.write_text(test.read_text() + SUITE_TEST_EXTRA)
         cmd = [sys.executable, "-m", "pytest", "suites/demo", "--load", "-k", "load", "-p", "no:cacheprovider"]
         with load_parent(cmd, repo) as (parent, group):
             parent.send_signal(sig)

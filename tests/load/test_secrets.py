@@ -26,12 +26,6 @@ load:
   stages: [{users: 2, spawn_rate: 2, duration_s: 1}]
   quality: {sample: 2}
 """
-SUITE_TEST_EXTRA = '''
-
-def test_load(load_run, conformance_record):
-    conformance_record.gates(load_run.gates)
-'''
-
 
 def echo_keys(body: dict[str, Any], n: int) -> Behaviour:
     """Every way an endpoint can hand a key back: each endpoint echoes both keys (a shared gateway)."""
@@ -110,8 +104,6 @@ def test_pytest_load_writes_no_key(pytester: pytest.Pytester) -> None:
     with FaultServer(echo_keys, models=["m"]) as old, FaultServer(echo_keys, models=["m"]) as new:
         make_suite_repo(pytester.path, _endpoints(old, new))
         (pytester.path / "suites" / "demo" / "suite.yaml").write_text(SUITE)
-        test = pytester.path / "suites" / "demo" / "test_demo.py"
-        test.write_text(test.read_text() + SUITE_TEST_EXTRA)
         result = pytester.runpytest_subprocess("suites/demo", "--load", "-k", "load", "-p", "no:cacheprovider")
     output = "\n".join(result.outlines + result.errlines)
     load_dirs = [d for d in (pytester.path / "reports").glob("*/load/demo") if "latest" not in d.parts]

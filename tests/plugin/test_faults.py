@@ -123,3 +123,42 @@ def test_interrupted_run_keeps_responses_and_resumes(pytester: pytest.Pytester, 
         result.assert_outcomes(passed=11)
         # the resumed run asked the baseline only for what the interrupted one had not received
         assert chats() - asked_before == 10 - len(kept)
+
+
+def test_a_gateway_listing_the_model_but_503ing_chat_is_retired_at_preflight(pytester: pytest.Pytester) -> None:
+    """Finding 6 of the verdict-trust issue: retirement was only detected through GET /v1/models, so a gateway
+    that still listed the model gave 503 faults and label "flips" from <invalid> instead of the recordings."""
+    with FaultServer(Behaviour(text="old answer"), models=["m"]) as old, FaultServer(models=["m"]) as new:
+        repo = make_suite_repo(pytester.path, endpoints(old, new))
+        assert cli(["--root", str(repo), "record", "--system", "demo", "--endpoint", "old", "--quiet"]) == 0
+    with FaultServer(Behaviour(status=503), models=["m"]) as gateway, FaultServer(models=["m"]) as new:
+        (repo / "endpoints.yaml").write_text(endpoints(gateway, new))
+        result = pytester.runpytest_subprocess("suites/demo")
+        asked = [r for r in gateway.requests if r.path.endswith("/chat/completions")]
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*baseline 'old' is retired*503 on a one-token chat request*"
+                                 "falling back to its recordings*"])
+    assert asked == []  # the probe told: no case was sent to the retired baseline
+
+
+def test_a_baseline_retired_mid_run_falls_back_to_recordings(pytester: pytest.Pytester) -> None:
+    """The probe still answered at preflight; then every chat request of the suite got 503."""
+    with FaultServer(Behaviour(text="old answer"), models=["m"]) as old, FaultServer(models=["m"]) as new:
+        repo = make_suite_repo(pytester.path, endpoints(old, new))
+        assert cli(["--root", str(repo), "record", "--system", "demo", "--endpoint", "old", "--quiet"]) == 0
+    with FaultServer(Behaviour(status=503), models=["m"], probe_behaviour=Behaviour()) as retiring, \
+            FaultServer(models=["m"]) as new:
+        (repo / "endpoints.yaml").write_text(endpoints(retiring, new))
+        result = pytester.runpytest_subprocess("suites/demo", "-rA")
+    result.assert_outcomes(passed=4)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*note: baseline 'old' answered 503 to every case of demo: retired since preflight"
+                                 " — compared with its recordings (old.jsonl) instead*"])
+    # without recordings the 503s are what they are: an infrastructure outcome, never a regression
+    (repo / "goldens" / "demo" / "recordings" / "old.jsonl").unlink()
+    with FaultServer(Behaviour(status=503), models=["m"], probe_behaviour=Behaviour()) as retiring, \
+            FaultServer(models=["m"]) as new:
+        (repo / "endpoints.yaml").write_text(endpoints(retiring, new))
+        result = pytester.runpytest_subprocess("suites/demo")
+    assert result.ret == INFRASTRUCTURE
+    result.stdout.fnmatch_lines(["*it looks retired, and there are no recordings*"])

@@ -57,12 +57,12 @@ def test_a_bad_previous_run_means_no_trend_and_a_warning(run: Path, tmp_path: Pa
     prev = _previous(tmp_path, content)
     (run / "report.html").unlink(missing_ok=True)
     lines, outcome, code = finish_run(run, prev)
-    assert (run / "report.html").is_file() and (outcome, code) == ("gate_failure", 1)
+    assert (run / "report.html").is_file() and (outcome, code) == ("regression", 1)
     if content.startswith(b'{"run_id": "p", "suites"'):  # an object with junk inside: a trend of what is usable
         assert lines[0].startswith("gate trend since run p:")
         return
     assert lines[0].startswith("gate trend: skipped, the previous run is unusable: ") and str(prev) in lines[0]
-    assert lines[1:] == ["outcome: gate_failure", f"report: {run / 'report.html'}"]
+    assert lines[1:] == ["outcome: regression (exit code 1)", f"report: {run / 'report.html'}"]
     assert previous_summary(tmp_path, "20261201-000000-0000") is None
 
 
@@ -94,7 +94,7 @@ def test_an_empty_summary_is_not_a_pass(summary: dict[str, object]) -> None:
 def test_report_of_an_empty_summary_does_not_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty = _previous(tmp_path, b"{}")
     assert main(["report", str(empty), "--exit-code"]) == 75
-    assert "outcome: infrastructure_failure" in capsys.readouterr().out
+    assert "outcome: infrastructure (exit code 75)" in capsys.readouterr().out
 
 
 def test_the_next_run_reports_despite_a_corrupt_previous_one(pytester: pytest.Pytester) -> None:
