@@ -188,7 +188,7 @@ def cmd_new_system(args: argparse.Namespace) -> int:
 
 
 def cmd_codeowners(args: argparse.Namespace) -> int:
-    from conformance.scaffold import codeowners, codeowners_stale, write_codeowners
+    from conformance.scaffold import codeowners_for, codeowners_stale, recorded_default_owner, write_codeowners
 
     root = _root(args)
     path = Path(args.path) if args.path else None
@@ -197,9 +197,12 @@ def cmd_codeowners(args: argparse.Namespace) -> int:
         print("CODEOWNERS is out of date: run `conformance codeowners --write`" if stale else "CODEOWNERS is current")
         return 1 if stale else 0
     if args.write:
-        print(f"wrote {write_codeowners(root, path, default_owner=args.default_owner)}")
+        written = write_codeowners(root, path, default_owner=args.default_owner)
+        print(f"wrote {written} (lines outside the generated block kept)")
+        if not recorded_default_owner(written.read_text(encoding="utf-8")):
+            print("note: the harness, .github/ and endpoints.yaml have no owner: add --default-owner @team")
         return 0
-    print(codeowners(root, default_owner=args.default_owner), end="")
+    print(codeowners_for(root, path, default_owner=args.default_owner), end="")
     return 0
 
 
@@ -274,11 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--description")
     new.set_defaults(func=cmd_new_system)
 
-    own = sub.add_parser("codeowners", help="CODEOWNERS lines from each golden set's owner")
+    own = sub.add_parser("codeowners", help="CODEOWNERS block from each golden set's owner (hand-written lines kept)")
     own.add_argument("path", nargs="?", help="CODEOWNERS file (default: .github/CODEOWNERS)")
     own.add_argument("--write", action="store_true")
     own.add_argument("--check", action="store_true", help="exit 1 when the file is out of date")
-    own.add_argument("--default-owner")
+    own.add_argument("--default-owner", help="owner of the harness, .github/ and endpoints.yaml (remembered in the "
+                                             "file: later runs need not repeat it)")
     own.set_defaults(func=cmd_codeowners)
 
     loc = sub.add_parser("local", help="the embedded llama.cpp endpoints on 127.0.0.1")
