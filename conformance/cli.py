@@ -64,21 +64,29 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, EndpointsFile]:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
+    """Embedded servers it had to start are stopped again before it returns (also on errors and Ctrl-C): a check
+    must not leave llama.cpp processes holding ports and memory. `conformance local up` keeps them running."""
     from conformance.endpoints.preflight import check_all
-    from conformance.local.servers import ensure_up
+    from conformance.local.servers import ensure_up, stop
     from conformance.redact import Redactor
 
     settings, endpoints = _settings(args)
     names = args.endpoint or [n for n in (settings.baseline, settings.candidate) if not n.startswith("recorded")]
     cfgs = [endpoints.get(n) for n in names]
-    if not args.no_local_start:
-        ensure_up([c for c in cfgs if c.local])
-    bad = 0
-    for r in check_all(cfgs, Redactor(endpoints.secrets())):
-        mark = "ok" if r.ok else r.status
-        detail = r.message or f"serves {r.model!r} (server: {r.server or 'unknown'})"
-        print(f"{r.endpoint}: {mark}: {detail}")
-        bad += not r.ok
+    started: list[str] = []
+    try:
+        for cfg in [] if args.no_local_start else [c for c in cfgs if c.local]:
+            started += ensure_up([cfg])  # one at a time: a failure on the second still stops the first
+        bad = 0
+        for r in check_all(cfgs, Redactor(endpoints.secrets())):
+            mark = "ok" if r.ok else r.status
+            detail = r.message or f"serves {r.model!r} (server: {r.server or 'unknown'})"
+            print(f"{r.endpoint}: {mark}: {detail}")
+            bad += not r.ok
+    finally:
+        for name in started:
+            stop(name)
+            print(f"{name}: stopped again (started for this check; `conformance local up` keeps it running)")
     return 1 if bad else 0
 
 
