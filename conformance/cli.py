@@ -107,6 +107,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     from conformance.endpoints.config import RECORDED
     from conformance.load.runner import run_suite_load
     from conformance.local.servers import ensure_up
+    from conformance.progress import LoadLines
     from conformance.runstore import new_run_id
     from conformance.suite import load_suite
 
@@ -117,12 +118,13 @@ def cmd_load(args: argparse.Namespace) -> int:
     if not args.no_local_start:
         ensure_up([c for c in (base, cand) if c is not None and c.local])
     out = Path(args.out) if args.out else settings.reports_dir / f"{new_run_id()}-load-{args.system}"
-
-    def progress(p: object) -> None:
-        print(f"  {p}", file=sys.stderr)
-
-    run = run_suite_load(suite, base, cand, out, progress=progress if not args.quiet else None,
-                         locust_args=args.locust_args)
+    lines = LoadLines(lambda line: print(f"  {line}", file=sys.stderr, flush=True),
+                      redraw=sys.stderr if sys.stderr.isatty() else None)
+    try:
+        run = run_suite_load(suite, base, cand, out, progress=None if args.quiet else lines,
+                             locust_args=args.locust_args)
+    finally:
+        lines.close()
     run = _quality_at_rest(run, suite, settings, endpoints, out)
     run.write_tables(out)
     for line in run.lines():
