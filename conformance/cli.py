@@ -1,4 +1,5 @@
-"""``conformance`` command line: lint | preflight | record | load | report | new-system | codeowners | local.
+"""``conformance`` command line: lint | preflight | record | load | report | runs | view | new-system | codeowners |
+local (``runs`` and ``view`` live in :mod:`conformance.runs_cli`).
 
 Every command prints one actionable message for bad input (``ConformanceError``) and exits non-zero; tracebacks are
 for bugs only. Exit codes: 0 ok, 1 problems found (lint errors, failed recordings, preflight failures), 2 usage or
@@ -280,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--exit-code", action="store_true",
                      help="exit 0 pass, 1 gate failure, 75 infrastructure failure (endpoint down)")
     rep.set_defaults(func=cmd_report)
+
+    from conformance.runs_cli import add_commands
+
+    add_commands(sub)  # runs, view
 
     new = sub.add_parser("new-system", help="scaffold goldens/NAME and suites/NAME from a template")
     new.add_argument("name")
