@@ -28,7 +28,7 @@ KINDS: dict[str, str] = {
 }
 
 
-def term_findings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def drift_findings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Every finding of a ``terms`` check in ``rows``, with its suite and case (rows' order, findings' order)."""
     return [{"suite": str(p.get("suite") or r.get("suite")), "case_id": str(p.get("case_id")), **f}
             for r in rows for p in r.get("props") or () if isinstance(p, Mapping)
@@ -91,7 +91,7 @@ def terms_section(rows: Sequence[Mapping[str, Any]], anchors: Collection[tuple[s
                   limit: int = 500) -> str:
     """``<h2 id="terms">`` with the regressions' table, then the findings the baseline shares; ``""`` when the
     run has no term finding. ``anchors``: (suite, case) pairs the page has a failing-case block for."""
-    found = term_findings(rows)
+    found = drift_findings(rows)
     if not found:
         return ""
     regressions = [f for f in found if not shared(f)]
