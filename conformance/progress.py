@@ -7,7 +7,8 @@ silent on xdist workers (whose output nobody sees).
 Load stages read like Locust's own console: per stage, the users, requests per second, failures and TTFT p50
 (:func:`load_line`, from :class:`~conformance.load.runner.LoadProgress`). ``conformance load`` on a terminal
 redraws the current stage's line in place and keeps it when the next stage starts (:class:`LoadLines` with
-``redraw``); in a CI log or under pytest a line is written at each stage change and every 5 s instead.
+``redraw``); in a CI log or under pytest a stage's line is written every 5 s and with its final figures when the
+next stage begins.
 """
 
 from __future__ import annotations
@@ -72,27 +73,43 @@ class LoadLines:
     """A load progress callback: one :func:`load_line` per stage of each run.
 
     With ``redraw`` (a terminal), every update redraws the current stage's line in place and a new stage starts a
-    new line; call :meth:`close` at the end to finish the last one. Without it, ``write`` gets a line when a stage
-    (or run) starts and every :data:`EVERY_S` seconds within it."""
+    new row. Without it (a log), ``write`` gets a stage's line every :data:`EVERY_S` seconds and, when the next
+    stage (or run) begins, the stage's final figures. Call :meth:`close` at the end: it finishes the last row, or
+    writes the last stage's final line."""
 
     def __init__(self, write: Callable[[str], None], redraw: TextIO | None = None) -> None:
         self.write, self.redraw = write, redraw
         self.shown: tuple[str, int | None] | None = None
         self.at = 0.0
-        self.open = False
+        self.pending: str | None = None  # a log's newest line not written yet
+        self.open = False  # a terminal row is being redrawn
 
     def __call__(self, p: Any) -> None:
         key, line = (p.label, p.stage), load_line(p)
+        changed = key != self.shown
         if self.redraw is not None:
-            self.redraw.write(("\n" if self.open and key != self.shown else "\r\x1b[K") + line)
+            new_row = self.open and changed and self.shown is not None and self.shown[1] is not None
+            self.redraw.write(("\n" if new_row else "\r\x1b[K") + line)
             self.redraw.flush()
             self.open = True
-        elif key != self.shown or p.elapsed_s - self.at >= EVERY_S:
-            self.write(line)
-            self.at = p.elapsed_s
+        else:
+            if changed:
+                self._flush()
+                self.at = p.elapsed_s
+            if p.elapsed_s - self.at >= EVERY_S:
+                self.write(line)
+                self.at, self.pending = p.elapsed_s, None
+            elif p.stage is not None:
+                self.pending = line
         self.shown = key
 
+    def _flush(self) -> None:
+        if self.pending is not None:
+            self.write(self.pending)
+            self.pending = None
+
     def close(self) -> None:
+        self._flush()
         if self.redraw is not None and self.open:
             self.redraw.write("\n")
             self.redraw.flush()
@@ -100,7 +117,8 @@ class LoadLines:
 
 
 def load_progress(config: pytest.Config) -> Callable[[Any], None]:
-    """Under pytest: ``conformance load: <load_line>`` at each stage change of each load run and every 5 s."""
+    """Under pytest: ``conformance load: <load_line>`` every 5 s within a stage and each stage's final figures when
+    the next one begins (the last stage's are in the stage table printed after the run)."""
     write = _writer(config)
     if write is None:
         return lambda p: None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from conformance.load.runner import LoadProgress
-from conformance.progress import EVERY_S, LoadLines, load_line
+from conformance.progress import LoadLines, load_line
 
 
 def _p(label: str, stage: int | None, elapsed: float, n: int = 10, failed: int = 0, **kw: object) -> LoadProgress:
@@ -24,23 +24,29 @@ def test_a_stage_line_names_users_rate_failures_and_ttft() -> None:
     assert load_line(LoadProgress("c", 0.5, None, 0, 0)) == "c: starting (0 requests) · 0s"
 
 
-def test_lines_at_each_stage_change_and_every_5_seconds_in_a_log() -> None:
+def test_a_log_gets_lines_every_5_seconds_and_each_stage_final_figures() -> None:
     got: list[str] = []
     lines = LoadLines(got.append)
-    ticks = [("old", 0, 0.5), ("old", 0, 1.0), ("old", 0, 0.5 + EVERY_S), ("old", 0, 6.0), ("old", 1, 6.5),
-             ("new", 0, 0.5), ("new", 0, 1.0)]
-    for label, stage, t in ticks:
-        lines(_p(label, stage, t))
+    ticks = [("old", None, 0.2, 0), ("old", 0, 1.2, 1), ("old", 0, 2.2, 2), ("old", 0, 6.3, 6), ("old", 0, 7.2, 7),
+             ("old", 1, 8.2, 1), ("old", 1, 9.2, 3), ("new", 0, 1.2, 2), ("new", 0, 2.2, 4)]
+    for label, stage, t, n in ticks:
+        lines(_p(label, stage, t, n=n))
+    assert [ln.split(" · ")[0].split(":")[0] + " " + ln.split(" · ")[2] for ln in got] == [
+        "old stage 1/3 0 failed of 6 (0.0%)",  # 5 s into the stage
+        "old stage 1/3 0 failed of 7 (0.0%)",  # its final figures, when stage 2 begins
+        "old stage 2/3 0 failed of 3 (0.0%)",  # when the next run begins
+    ]
     lines.close()
-    assert [ln.split(":")[0] + f" @{ln.rsplit('· ', 1)[1]}" for ln in got] == [
-        "old stage 1/3 @0s", "old stage 1/3 @6s", "old stage 2/3 @6s", "new stage 1/3 @0s"]
+    assert got[-1].startswith("new stage 1/3:") and " 0 failed of 4 " in got[-1]  # the last stage, at the end
+    lines.close()
+    assert len(got) == 4
 
 
 def test_a_terminal_gets_one_live_line_per_stage() -> None:
     term = io.StringIO()
     lines = LoadLines(lambda line: None, redraw=term)
-    for label, stage, t, n in [("old", 0, 1.0, 3), ("old", 0, 2.0, 7), ("old", 1, 3.0, 2), ("old", 1, 4.0, 9),
-                               ("new", 0, 1.0, 4)]:
+    for label, stage, t, n in [("old", None, 0.5, 0), ("old", 0, 1.0, 3), ("old", 0, 2.0, 7), ("old", 1, 3.0, 2),
+                               ("old", 1, 4.0, 9), ("new", None, 0.5, 0), ("new", 0, 1.0, 4)]:
         lines(_p(label, stage, t, n=n))
     lines.close()
     out = term.getvalue()
