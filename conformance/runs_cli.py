@@ -78,12 +78,6 @@ class RunEntry:
         return "  ".join(parts) + mark
 
 
-def reports_dir(root: Path, env: Mapping[str, str] = os.environ) -> Path:
-    """Where runs are written: ``$CONFORMANCE_REPORTS`` (relative to the root) or ``reports/``, as the plugin."""
-    path = Path(env.get("CONFORMANCE_REPORTS") or "reports")
-    return path if path.is_absolute() else root / path
-
-
 def read_entry(folder: Path, latest: Path | None = None) -> RunEntry:
     summary_path = folder / "summary.json"
     modified = (summary_path if summary_path.is_file() else folder).stat().st_mtime
@@ -160,9 +154,11 @@ def open_browser(url: str) -> str:
 
 
 def _reports(args: argparse.Namespace) -> Path:
+    """Where the runs are, as the plugin writes them (``$CONFORMANCE_REPORTS`` or ``reports/`` under the root)."""
+    from conformance.settings import reports_dir
     from conformance.suite import find_root
 
-    return reports_dir(find_root(Path(args.root) if args.root else Path.cwd()))
+    return reports_dir(find_root(Path(args.root) if args.root else Path.cwd()), {}, os.environ, {})
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -216,4 +212,4 @@ def add_commands(sub: Any) -> None:
     view.set_defaults(func=cmd_view)
 
 
-__all__ = ["RunEntry", "add_commands", "list_runs", "open_browser", "reports_dir", "resolve_run", "serve"]
+__all__ = ["RunEntry", "add_commands", "list_runs", "open_browser", "resolve_run", "serve"]
