@@ -1,5 +1,5 @@
-"""``conformance`` command line: lint | preflight | record | load | report | new-system | codeowners | local |
-parse-tool-calls.
+"""``conformance`` command line: lint | preflight | record | load | report | runs | view | new-system | codeowners |
+local | parse-tool-calls (``runs`` and ``view`` live in :mod:`conformance.runs_cli`).
 
 Every command prints one actionable message for bad input (``ConformanceError``) and exits non-zero; tracebacks are
 for bugs only. Exit codes: 0 ok, 1 problems found (lint errors, failed recordings, preflight failures), 2 usage or
@@ -66,21 +66,29 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, EndpointsFile]:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
+    """Embedded servers it had to start are stopped again before it returns (also on errors and Ctrl-C): a check
+    must not leave llama.cpp processes holding ports and memory. `conformance local up` keeps them running."""
     from conformance.endpoints.preflight import check_all
-    from conformance.local.servers import ensure_up
+    from conformance.local.servers import ensure_up, stop
     from conformance.redact import Redactor
 
     settings, endpoints = _settings(args)
     names = args.endpoint or [n for n in (settings.baseline, settings.candidate) if not n.startswith("recorded")]
     cfgs = [endpoints.get(n) for n in names]
-    if not args.no_local_start:
-        ensure_up([c for c in cfgs if c.local])
-    bad = 0
-    for r in check_all(cfgs, Redactor(endpoints.secrets())):
-        mark = "ok" if r.ok else r.status
-        detail = r.message or f"serves {r.model!r} (server: {r.server or 'unknown'})"
-        print(f"{r.endpoint}: {mark}: {detail}")
-        bad += not r.ok
+    started: list[str] = []
+    try:
+        for cfg in [] if args.no_local_start else [c for c in cfgs if c.local]:
+            started += ensure_up([cfg])  # one at a time: a failure on the second still stops the first
+        bad = 0
+        for r in check_all(cfgs, Redactor(endpoints.secrets())):
+            mark = "ok" if r.ok else r.status
+            detail = r.message or f"serves {r.model!r} (server: {r.server or 'unknown'})"
+            print(f"{r.endpoint}: {mark}: {detail}")
+            bad += not r.ok
+    finally:
+        for name in started:
+            stop(name)
+            print(f"{name}: stopped again (started for this check; `conformance local up` keeps it running)")
     return 1 if bad else 0
 
 
@@ -101,6 +109,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     from conformance.endpoints.config import RECORDED
     from conformance.load.runner import run_suite_load
     from conformance.local.servers import ensure_up
+    from conformance.progress import LoadLines
     from conformance.runstore import new_run_id
     from conformance.suite import load_suite
 
@@ -111,12 +120,13 @@ def cmd_load(args: argparse.Namespace) -> int:
     if not args.no_local_start:
         ensure_up([c for c in (base, cand) if c is not None and c.local])
     out = Path(args.out) if args.out else settings.reports_dir / f"{new_run_id()}-load-{args.system}"
-
-    def progress(p: object) -> None:
-        print(f"  {p}", file=sys.stderr)
-
-    run = run_suite_load(suite, base, cand, out, progress=progress if not args.quiet else None,
-                         locust_args=args.locust_args)
+    lines = LoadLines(lambda line: print(f"  {line}", file=sys.stderr, flush=True),
+                      redraw=sys.stderr if sys.stderr.isatty() else None)
+    try:
+        run = run_suite_load(suite, base, cand, out, progress=None if args.quiet else lines,
+                             locust_args=args.locust_args)
+    finally:
+        lines.close()
     run = _quality_at_rest(run, suite, settings, endpoints, out)
     run.write_tables(out)
     for line in run.lines():
@@ -197,7 +207,7 @@ def cmd_new_system(args: argparse.Namespace) -> int:
 
 
 def cmd_codeowners(args: argparse.Namespace) -> int:
-    from conformance.scaffold import codeowners, codeowners_stale, write_codeowners
+    from conformance.scaffold import codeowners_for, codeowners_stale, recorded_default_owner, write_codeowners
 
     root = _root(args)
     path = Path(args.path) if args.path else None
@@ -206,9 +216,12 @@ def cmd_codeowners(args: argparse.Namespace) -> int:
         print("CODEOWNERS is out of date: run `conformance codeowners --write`" if stale else "CODEOWNERS is current")
         return 1 if stale else 0
     if args.write:
-        print(f"wrote {write_codeowners(root, path, default_owner=args.default_owner)}")
+        written = write_codeowners(root, path, default_owner=args.default_owner)
+        print(f"wrote {written} (lines outside the generated block kept)")
+        if not recorded_default_owner(written.read_text(encoding="utf-8")):
+            print("note: the harness, .github/ and endpoints.yaml have no owner: add --default-owner @team")
         return 0
-    print(codeowners(root, default_owner=args.default_owner), end="")
+    print(codeowners_for(root, path, default_owner=args.default_owner), end="")
     return 0
 
 
@@ -277,17 +290,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="exit 0 pass, 1 gate failure, 75 infrastructure failure (endpoint down)")
     rep.set_defaults(func=cmd_report)
 
+    from conformance.runs_cli import add_commands
+
+    add_commands(sub)  # runs, view
+
     new = sub.add_parser("new-system", help="scaffold goldens/NAME and suites/NAME from a template")
     new.add_argument("name")
     new.add_argument("--owner", required=True, help="reviewing team, e.g. @legal-ai")
     new.add_argument("--description")
     new.set_defaults(func=cmd_new_system)
 
-    own = sub.add_parser("codeowners", help="CODEOWNERS lines from each golden set's owner")
+    own = sub.add_parser("codeowners", help="CODEOWNERS block from each golden set's owner (hand-written lines kept)")
     own.add_argument("path", nargs="?", help="CODEOWNERS file (default: .github/CODEOWNERS)")
     own.add_argument("--write", action="store_true")
     own.add_argument("--check", action="store_true", help="exit 1 when the file is out of date")
-    own.add_argument("--default-owner")
+    own.add_argument("--default-owner", help="owner of the harness, .github/ and endpoints.yaml (remembered in the "
+                                             "file: later runs need not repeat it)")
     own.set_defaults(func=cmd_codeowners)
 
     loc = sub.add_parser("local", help="the embedded llama.cpp endpoints on 127.0.0.1")

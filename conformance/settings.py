@@ -76,6 +76,13 @@ def _pick(key: str, cli: Mapping[str, object], env: Mapping[str, str], ini: Mapp
     return None
 
 
+def reports_dir(root: Path, cli: Mapping[str, object], env: Mapping[str, str], ini: Mapping[str, object]) -> Path:
+    """Where run folders go: ``--conformance-reports`` > ``$CONFORMANCE_REPORTS`` > ini > ``reports/``, relative
+    to the root. Commands that only read runs (``conformance runs``/``view``) need this and no endpoints file."""
+    reports = Path(_pick("reports", cli, env, ini) or "reports")
+    return reports if reports.is_absolute() else root / reports
+
+
 def build_settings(
     root: Path,
     cli: Mapping[str, object],
@@ -102,7 +109,6 @@ def build_settings(
         else:
             endpoints.get(name, role)
         roles[role] = name
-    reports = Path(_pick("reports", cli, env, ini) or "reports")
     resume, named = cli.get("resume"), cli.get("run_id")
     if resume is not None:
         check_run_id(str(resume), "--resume")
@@ -114,7 +120,7 @@ def build_settings(
         endpoints_file=ep_path,
         baseline=roles["baseline"],
         candidate=roles["candidate"],
-        reports_dir=reports if reports.is_absolute() else root / reports,
+        reports_dir=reports_dir(root, cli, env, ini),
         run_id=str(run_id) if run_id else None,
         resume=bool(cli.get("resume")),
         preflight=not cli.get("no_preflight"),

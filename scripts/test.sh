@@ -6,9 +6,13 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/mypy conformance
-# The report test opens report.html in headless Chromium (Debian's package); it skips where none can be had.
-if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) >/dev/null 2>&1 \
-    || echo "test.sh: chromium not installed; the browser test will be skipped"
+# The report tests open report.html in headless Chromium (Debian's package) and check that Chinese is drawn with
+# real glyphs, which needs a CJK font (Debian's fonts-noto-cjk); each skips where what it needs cannot be had.
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+if ! command -v fc-list >/dev/null || [ -z "$(fc-list :lang=zh family)" ]; then need+=(fonts-noto-cjk); fi
+if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}") >/dev/null 2>&1 \
+    || echo "test.sh: ${need[*]} not installed; the browser tests that need them will be skipped"
 fi
 exec .venv/bin/pytest tests -n 2 --dist loadgroup --timeout 600 "$@"

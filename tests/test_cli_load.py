@@ -4,6 +4,7 @@ for the sampled cases only)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,27 @@ def test_load_without_gates_fails_when_no_request_is_answered(tmp_path: Path, mo
     assert code == 1, out
     assert "✗ demo.load.stage1.answered 0 >= 1" in out and "answered: server_error×" in out
     assert "✓ demo.load.stage1.baseline_answered" in out
+
+
+def test_progress_is_a_line_per_stage_not_a_repr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --quiet: per stage and endpoint, users · req/s · failures · TTFT p50 (a CI log gets lines; a
+    terminal gets them redrawn in place — tests/test_progress.py)."""
+    slow_first_token = Behaviour(text="甲方支付定金五万元。", chunk_chars=2, ttft_ms=30.0)
+    with FaultServer(slow_first_token, models=["m"]) as old, FaultServer(slow_first_token, models=["m"]) as new:
+        root = _repo(tmp_path, old, new)
+        (root / "suites" / "demo" / "suite.yaml").write_text(
+            "system: demo\nload:\n  max_tokens: 8\n"
+            "  stages: [{users: 1, duration_s: 1.5}, {users: 2, duration_s: 1.5}]\n")
+        monkeypatch.chdir(root)
+        code = main(["load", "--system", "demo", "--out", str(tmp_path / "out"), "--no-local-start"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "LoadProgress(" not in err
+    stage2 = [ln for ln in err.splitlines() if ln.startswith("  new stage 2/2: 2 users · ")]
+    assert stage2, err
+    m = re.fullmatch(r"  new stage 2/2: 2 users · (\d+\.\d) req/s · 0 failed of (\d+) \(0\.0%\) · "
+                     r"TTFT p50 (\d+) ms · \d+s", stage2[-1])
+    assert m, stage2[-1]
+    assert float(m.group(1)) > 0 and int(m.group(2)) > 0 and int(m.group(3)) >= 30  # the server's first-token delay
+    assert any(ln.startswith("  old stage 1/2: 1 user · ") for ln in err.splitlines())

@@ -85,7 +85,7 @@ def test_the_locust_driver_reads_a_repeated_name_once(templates: bool) -> None:
         body = json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]}).encode()
         req = urllib.request.Request(srv.base_url + "/chat/completions", data=body,
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as fh:  # noqa: S310 - loopback FaultServer
+        with urllib.request.urlopen(req, timeout=10) as fh:
             raw = fh.read()
     trace = StreamTrace(0.0, templates=templates)
     trace.feed(raw, 0.1)

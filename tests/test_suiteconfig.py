@@ -82,7 +82,7 @@ def test_cross_field_rules(tmp_path: Path, suite: str, where: tuple[str, str], g
     source = suite if where[0] == "suite.yaml" else textwrap.dedent(golden)
     assert (errors[0][0], errors[0][1]) == (where[0], line_no(source, where[1])), errors
     assert message in errors[0][2]
-    with pytest.raises(GoldenError, match="expect.label|gates|critical|consumer|slo"):  # and at session start
+    with pytest.raises(GoldenError, match=r"expect\.label|gates|critical|consumer|slo"):  # and at session start
         load_suite(root / "suites" / "cx", root)
 
 

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -67,13 +68,22 @@ class LoadError(ConformanceError):
 
 @dataclass(frozen=True)
 class LoadProgress:
-    """What a progress callback sees, about twice a second."""
+    """What a progress callback sees, about twice a second: the run's totals, and the current stage's figures from
+    the records written so far (``stage`` is 0-based; ``users``/``rate_rps`` are the stage's targets;
+    ``rps`` counts the stage's finished requests over the time since its first one started)."""
 
     label: str
     elapsed_s: float
     stage: int | None
     requests: int
     failures: int
+    stages: int = 0
+    users: int | None = None
+    rate_rps: float | None = None
+    stage_requests: int = 0
+    stage_failures: int = 0
+    rps: float | None = None
+    ttft_p50_ms: float | None = None
 
 
 def load_plan(cases: Sequence[Case], endpoint: EndpointConfig, stages: Sequence[Mapping[str, Any] | Stage],
@@ -224,6 +234,31 @@ def _tail(path: Path, limit: int = 4000) -> str:
         return ""
 
 
+class _StageTally:
+    """The progress figures of one stage, from its raw records (times in µs, as the locustfile writes them)."""
+
+    def __init__(self) -> None:
+        self.requests = self.failures = 0
+        self.first_start_us: int | None = None
+        self.last_end_us = 0
+        self.ttft_ms: list[float] = []
+
+    def add(self, rec: Mapping[str, Any]) -> None:
+        self.requests += 1
+        self.failures += rec.get("fault") is not None
+        start, took = rec.get("t_offset_us"), rec.get("elapsed_us")
+        if isinstance(start, int) and isinstance(took, int):
+            self.first_start_us = start if self.first_start_us is None else min(self.first_start_us, start)
+            self.last_end_us = max(self.last_end_us, start + took)
+        tok = rec.get("tok_us")
+        if rec.get("fault") is None and isinstance(tok, list) and tok and isinstance(tok[0], int | float):
+            self.ttft_ms.append(tok[0] / 1000)
+
+    def rps(self) -> float | None:
+        span = self.last_end_us - (self.first_start_us or 0)
+        return self.requests / (span / 1e6) if self.first_start_us is not None and span > 0 else None
+
+
 class _Tail:
     """Counts records as they are appended, for the progress callback (reads only the new bytes)."""
 
@@ -233,6 +268,7 @@ class _Tail:
         self.offsets: dict[Path, int] = {}
         self.requests = self.failures = 0
         self.stage: int | None = None
+        self.tallies: dict[int, _StageTally] = {}
 
     def poll(self) -> None:
         if self.progress is None:
@@ -250,9 +286,19 @@ class _Tail:
                     continue
                 self.requests += 1
                 self.failures += rec.get("fault") is not None
-                self.stage = rec.get("stage", self.stage)
-        self.progress(LoadProgress(self.plan.label, round(time.monotonic() - self.started, 1), self.stage,
-                                   self.requests, self.failures))
+                stage = rec.get("stage")
+                if isinstance(stage, int):  # the latest stage any worker has reached (files are read in turn)
+                    self.stage = stage if self.stage is None else max(self.stage, stage)
+                    self.tallies.setdefault(stage, _StageTally()).add(rec)
+        stages = self.plan.stages
+        now = stages[self.stage] if self.stage is not None and 0 <= self.stage < len(stages) else None
+        tally = self.tallies.get(self.stage) if self.stage is not None else None
+        self.progress(LoadProgress(
+            self.plan.label, round(time.monotonic() - self.started, 1), self.stage, self.requests, self.failures,
+            stages=len(stages), users=now.users if now else None, rate_rps=now.rate_rps if now else None,
+            stage_requests=tally.requests if tally else 0, stage_failures=tally.failures if tally else 0,
+            rps=tally.rps() if tally else None,
+            ttft_p50_ms=statistics.median(tally.ttft_ms) if tally and tally.ttft_ms else None))
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,17 @@
 
 Why hand-written SVG: the report must open from a CI artifact on a machine with no network — no CDN, no
 JavaScript chart library, nothing to install. A CDF and a few bars are a dozen SVG elements each. Labels are
-escaped like every other text in the report (endpoint names come from configuration files).
+escaped like every other text in the report (endpoint names come from configuration files), by
+:func:`~conformance.report.escape.text_html`.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from conformance.report.escape import text_html
 
 #: Colour per series, in order (baseline first): colour-blind-safe blue / orange, then extras.
 PALETTE: tuple[str, ...] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b")
@@ -38,18 +40,18 @@ def _fmt(v: float) -> str:
 def _frame(title: str, x_label: str, y_ticks: Sequence[tuple[float, str]], x_ticks: Sequence[tuple[float, str]]) \
         -> list[str]:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W} {_H}" width="{_W}" height="{_H}" '
-           f'role="img" aria-label="{html.escape(title)}">',
-           f"<title>{html.escape(title)}</title>",
-           f'<text x="{_L}" y="{_T - 10}" font-size="13" font-weight="600">{html.escape(title)}</text>',
+           f'role="img" aria-label="{text_html(title)}">',
+           f"<title>{text_html(title)}</title>",
+           f'<text x="{_L}" y="{_T - 10}" font-size="13" font-weight="600">{text_html(title)}</text>',
            f'<rect x="{_L}" y="{_T}" width="{_W - _L - _R}" height="{_H - _T - _B}" fill="#fff" stroke="#ccc"/>']
     for y, label in y_ticks:
         out.append(f'<line x1="{_L}" x2="{_W - _R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
-                   f'<text x="{_L - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{html.escape(label)}</text>')
+                   f'<text x="{_L - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{text_html(label)}</text>')
     for x, label in x_ticks:
         out.append(f'<text x="{x:.1f}" y="{_H - _B + 14}" text-anchor="middle" font-size="11">'
-                   f"{html.escape(label)}</text>")
+                   f"{text_html(label)}</text>")
     out.append(f'<text x="{(_L + _W - _R) / 2}" y="{_H - 6}" text-anchor="middle" font-size="11">'
-               f"{html.escape(x_label)}</text>")
+               f"{text_html(x_label)}</text>")
     return out
 
 
@@ -66,7 +68,7 @@ def _legend(names: Sequence[str], bottom: bool) -> list[str]:
         y = y0 + 14 + 16 * i
         colour = PALETTE[i % len(PALETTE)]
         out.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{colour}"/>'
-                   f'<text x="{x + 14}" y="{y}" font-size="11">{html.escape(name)}</text>')
+                   f'<text x="{x + 14}" y="{y}" font-size="11">{text_html(name)}</text>')
     return out
 
 
@@ -126,7 +128,7 @@ def percentile_bars_svg(values: Mapping[str, Mapping[str, float]], title: str, x
             y = _T + group_h * gi + 3 + bar_h * si
             w = pw * float(v) / vmax
             out.append(f'<rect x="{_L}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 1:.1f}" '
-                       f'fill="{PALETTE[si % len(PALETTE)]}"><title>{html.escape(f"{name} {lab} {v:,.0f} ms")}'
+                       f'fill="{PALETTE[si % len(PALETTE)]}"><title>{text_html(f"{name} {lab} {v:,.0f} ms")}'
                        "</title></rect>")
     if limit is not None and np.isfinite(limit):
         x = _L + pw * float(limit) / vmax

@@ -4,16 +4,22 @@ Why standalone: the page is read on laptops with no network and from artifact st
 so no CDN, no external CSS or fonts, no JavaScript; charts are inline SVG (:mod:`conformance.report.charts`).
 
 Why everything is escaped: the page shows model output and golden text, which are untrusted input. A golden or an
-answer containing ``<script>``, ``"><img onerror=…>`` or ``</textarea>`` must render as text. Every string that
-did not come from this module goes through :func:`esc` (``html.escape`` with quotes) — the only markup not
-escaped is the one this module writes, and the ``<del>``/``<ins>`` of :func:`~conformance.report.textdiff.diff_html`,
-which escapes the text it wraps.
+answer containing ``<script>``, ``"><img onerror=…>`` or ``</textarea>`` must render as text, and one holding a
+right-to-left override must not read backwards. Every string that did not come from this module goes through
+:func:`~conformance.report.escape.esc` (escaped once, bidi controls made visible, dicts and lists as readable text)
+— the only markup not escaped is the one this module writes, and the ``<del>``/``<ins>`` of
+:func:`~conformance.report.textdiff.diff_html` and ``<mark>`` of :mod:`~conformance.report.termdrift`, which escape
+the text they wrap the same way.
+
+Why the page names its fonts: answers are often Chinese. A machine whose browser finds no CJK font draws every
+character as the same empty box, and a reviewer cannot tell 定金 from 订金. :data:`FONT_SANS` and
+:data:`FONT_MONO` list the CJK fonts each platform ships (PingFang / Hiragino on macOS, Microsoft YaHei on
+Windows, Noto Sans CJK / Source Han Sans / WenQuanYi on Linux — Debian's ``fonts-noto-cjk``); simplified-Chinese
+faces come first so shared Han characters take their mainland forms. The README says what reviewers need.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -24,8 +30,10 @@ import pandas as pd
 
 from conformance.report.answers import Answers
 from conformance.report.charts import cdf_svg, percentile_bars_svg
-from conformance.report.frame import findings_frame, latency_percentiles, responses_frame
+from conformance.report.escape import calls_text, esc, plain
+from conformance.report.frame import latency_percentiles, responses_frame
 from conformance.report.outcome import Outcome, classify_run
+from conformance.report.termdrift import terms_section
 from conformance.report.textdiff import diff_html
 from conformance.report.trend import GateMove
 
@@ -36,8 +44,15 @@ Responses = Answers | Mapping[Any, Mapping[str, Any]]
 MAX_CASES = 300
 MAX_FINDINGS = 500
 
+#: Body text: the platform's UI font for Latin, then CJK fonts (simplified Chinese first), then any sans-serif.
+FONT_SANS = ('system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","PingFang SC","Hiragino Sans GB",'
+             '"Microsoft YaHei","Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei",sans-serif')
+#: Answers and snippets: a monospace Latin font, then CJK fonts (the monospace CJK face first where it exists).
+FONT_MONO = ('ui-monospace,"SFMono-Regular",Menlo,Consolas,"Noto Sans Mono CJK SC","PingFang SC","Microsoft YaHei",'
+             '"Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei",monospace')
+
 _CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC","Microsoft YaHei",sans-serif;
+body{font:14px/1.45 FONT_SANS;
 margin:0 auto;max-width:1240px;padding:16px 24px;color:#1a1a1a;background:#fafafa}
 h1{font-size:22px;margin:4px 0 8px}h2{font-size:18px;margin:28px 0 8px;border-bottom:2px solid #ddd}
 h3{font-size:15px;margin:18px 0 6px}table{border-collapse:collapse;margin:6px 0 12px;background:#fff}
@@ -52,19 +67,15 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .v-better{background:#2e7d32}.v-worse{background:#c62828}.v-same,.v-new,.v-removed{background:#757575}
 .muted{color:#666}.pair{display:grid;grid-template-columns:1fr 1fr;gap:10px}
 .text{white-space:pre-wrap;word-break:break-word;background:#fff;border:1px solid #ddd;padding:8px;
-font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,"Noto Sans Mono CJK SC",monospace;font-size:13px}
+font-family:FONT_MONO;font-size:13px}
 del{background:#ffd7d5;text-decoration:line-through;color:#82071e}ins{background:#ccffd8;text-decoration:none;
 color:#055d20}details.case{background:#fff;border:1px solid #ddd;border-radius:6px;margin:8px 0;padding:6px 10px}
 details.case>summary{cursor:pointer;font-weight:600}ul.msgs{margin:4px 0 8px;padding-left:20px}
 ul.msgs li{white-space:pre-wrap}td.diag{background:#e8f5e9}td.off{background:#ffebee}
 .charts{display:flex;flex-wrap:wrap;gap:12px}nav a{margin-right:14px}
-.snip{white-space:pre-wrap;word-break:break-word;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
-"""
-
-
-def esc(value: Any) -> str:
-    """Escape anything for HTML text or a quoted attribute; ``None`` becomes an empty string."""
-    return "" if value is None else html.escape(str(value), quote=True)
+.snip{white-space:pre-wrap;word-break:break-word;font-family:FONT_MONO;font-size:12px}
+mark{background:#fff3a3;color:inherit}td.term{white-space:nowrap;font-weight:600}
+""".replace("FONT_SANS", FONT_SANS).replace("FONT_MONO", FONT_MONO)
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -195,7 +206,7 @@ def _side(role: str, prop: Mapping[str, Any] | None, full: Mapping[str, Any] | N
     if text is None and full is not None:
         text = full.get("text")
     if not text and full is not None and full.get("tool_calls"):
-        text = json.dumps(full["tool_calls"], ensure_ascii=False, indent=1)
+        text = calls_text(full["tool_calls"])
     if not text and src.get("fault"):
         text = None  # a failed request has no answer to diff against (shown as "(no answer)")
     status = [esc(src.get("endpoint") or role)]
@@ -242,22 +253,6 @@ def _failing(summary: Mapping[str, Any], scan: _Scan, answers: Answers, max_case
     return "".join(out)
 
 
-def _terms(scan: _Scan) -> str:
-    f = findings_frame(scan.term_rows)
-    f = f[f["check"] == "terms"]
-    if f.empty:
-        return ""
-    counts = Counter(f["kind"].fillna(""))
-    body = [[esc(r.suite), esc(r.case_id), esc(r.kind), esc(r.message),
-             f'<span class="snip">{esc(r.baseline if pd.notna(r.baseline) else "")}</span>',
-             f'<span class="snip">{esc(r.candidate if pd.notna(r.candidate) else "")}</span>']
-            for r in f.head(MAX_FINDINGS).itertuples(index=False)]
-    more = f"<p>{len(f) - MAX_FINDINGS} more in results.parquet</p>" if len(f) > MAX_FINDINGS else ""
-    kinds = ", ".join(f"{esc(k)} {n}" for k, n in sorted(counts.items()))
-    return (f'<h2 id="terms">Term drift ({len(f)} findings: {kinds})</h2>'
-            + _table(["suite", "case", "kind", "finding", "baseline", "candidate"], body) + more)
-
-
 def confusion_from(obj: Any) -> pd.DataFrame | None:
     """A ``details["confusion"]`` value as a DataFrame (rows: baseline/reference, columns: candidate).
 
@@ -293,7 +288,8 @@ def _confusions(scan: _Scan) -> str:
     found = list(scan.confusions)
     labels = scan.labels
     for suite, pairs in sorted(labels.items()):
-        ref, cand = (pd.Series([str(x) for x in col], dtype=object) for col in zip(*pairs, strict=True))
+        ref, cand = (pd.Series(["(none)" if x is None else plain(x) for x in col], dtype=object)
+                     for col in zip(*pairs, strict=True))
         found.append((f"{suite} · reference × candidate labels",
                       pd.crosstab(ref.rename("reference"), cand.rename("candidate"))))
     if not found:
@@ -364,7 +360,8 @@ def render_html(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], r
     answers = responses if isinstance(responses, Answers) else Answers.from_records((responses or {}).values())
     scan = _scan(rows, want_response_props=not answers)
     sections = [_header(summary, outcome or classify_run(summary, rows)), _gates(summary),
-                _trend(moves, previous_run), _failing(summary, scan, answers, max_cases), _terms(scan),
+                _trend(moves, previous_run), _failing(summary, scan, answers, max_cases),
+                terms_section(scan.term_rows, anchors=set(sorted(scan.failing)[:max_cases]), limit=MAX_FINDINGS),
                 _confusions(scan), _latency(summary, _latency_frame(scan, answers))]
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (("gates", "gates"), ("trend", "trend"),
                   ("failing", "failing cases"), ("terms", "term drift"), ("confusion", "confusion"),

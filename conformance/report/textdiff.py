@@ -7,15 +7,18 @@ text: every CJK character is a token, every Latin word / number is a token, whit
 tokens. ``difflib.SequenceMatcher`` then aligns tokens; ``autojunk`` is off because with it, any token making up
 more than 1% of a long text (a frequent character such as 的) would be ignored and the alignment would go wrong.
 
-Every piece of text goes through :func:`html.escape` before it is wrapped in ``<del>``/``<ins>``, so a golden or
-an answer containing ``<script>`` is shown, never run.
+Every piece of text goes through :func:`~conformance.report.escape.text_html` before it is wrapped in
+``<del>``/``<ins>``, so a golden or an answer containing ``<script>`` is shown, never run, and one holding a bidi
+override reads in its logical order. The diff runs on the original text (a control character is one token, so an
+inserted override shows as an insertion); only what is written out is neutralised.
 """
 
 from __future__ import annotations
 
 import difflib
-import html
 import re
+
+from conformance.report.escape import text_html
 
 #: CJK ideographs, kana, Hangul, full-width forms and CJK punctuation: one token per character.
 _CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
@@ -32,7 +35,7 @@ def tokens(text: str) -> list[str]:
 
 
 def _span(tag: str, toks: list[str]) -> str:
-    s = html.escape("".join(toks))
+    s = text_html("".join(toks))
     return f"<{tag}>{s}</{tag}>" if tag else s
 
 
@@ -42,7 +45,7 @@ def diff_html(baseline: str, candidate: str) -> tuple[str, str, float]:
     a, b = tokens(baseline), tokens(candidate)
     if len(a) > MAX_TOKENS or len(b) > MAX_TOKENS:
         same = baseline == candidate
-        return html.escape(baseline), html.escape(candidate), 1.0 if same else float("nan")
+        return text_html(baseline), text_html(candidate), 1.0 if same else float("nan")
     sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
     left: list[str] = []
     right: list[str] = []

@@ -90,6 +90,21 @@ def test_stage_statistics_are_ours_from_the_records(baseline: Run) -> None:
     assert baseline.progress and baseline.progress[-1].requests == baseline.result.records
 
 
+def test_progress_carries_the_current_stage_figures(baseline: Run) -> None:
+    """What `conformance load` shows live: the stage's users, finished requests per second since its first request
+    started, failures and TTFT p50 — from the same records the statistics come from."""
+    records, _ = read_records(baseline.result.raw_dir)
+    last = baseline.progress[-1]
+    mine = [r for r in records if r["stage"] == 1]
+    assert (last.stage, last.stages, last.users, last.rate_rps) == (1, 2, 2, None)
+    assert (last.stage_requests, last.stage_failures) == (len(mine), 0)
+    assert last.ttft_p50_ms == pytest.approx(float(np.median([r["ttft_ms"] for r in mine])))
+    span_s = max(r["t_offset_s"] + r["elapsed_ms"] / 1000 for r in mine) - min(r["t_offset_s"] for r in mine)
+    assert last.rps == pytest.approx(len(mine) / span_s, rel=1e-3)
+    first = next(p for p in baseline.progress if p.stage == 0)
+    assert first.users == 1 and first.stage_requests <= first.requests
+
+
 def test_server_metrics_are_scraped_around_each_stage(baseline: Run) -> None:
     for stage in baseline.result.stages:
         assert stage.server is not None and stage.server.scrapes >= 1 and stage.server.failed_scrapes == 0

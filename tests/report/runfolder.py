@@ -8,10 +8,13 @@ change there breaks these tests instead of silently diverging.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from conformance.checks.result import CheckResult, Finding
+from conformance.checks.glossary import Glossary, GlossaryEntry
+from conformance.checks.result import CheckResult
+from conformance.checks.terms import term_findings
 from conformance.gates import GateResult
 from conformance.response import Response
 
@@ -47,18 +50,29 @@ def row(nodeid: str, suite: str, outcome: str, props: list[dict[str, Any]], mess
             "message": message, "props": props}
 
 
-def legal_case(case_id: str, base_text: str, cand_text: str, findings: tuple[Finding, ...] = (),
-               cand_fault: str | None = None, e2e: float = 900.0) -> tuple[dict[str, Any], list[Response]]:
+#: The legal suite's glossary, cut down: a deposit look-alike, a duty/discretion pair, a required term.
+GLOSSARY = Glossary((GlossaryEntry("定金", ("订金",), note="定金 triggers the double-return penalty"),
+                     GlossaryEntry("shall", ("may",), note="a duty, not a discretion"),
+                     GlossaryEntry("违约金", ("罚款",), note="a fine is not a contractual penalty")))
+#: A right-to-left override: ``RLO + "evil" + PDF`` is displayed as "live" unless the page neutralises it.
+BIDI = "\u202eevil\u202c"
+
+
+def legal_case(case_id: str, base_text: str, cand_text: str, *, required: tuple[str, ...] = (),
+               cand_fault: str | None = None, e2e: float = 900.0, message: str | None = None,
+               ) -> tuple[dict[str, Any], list[Response]]:
+    """A legal case judged by the real terms check (:func:`term_findings` with :data:`GLOSSARY`): failed on a
+    regression or a fault, xfailed when every finding is shared with the baseline, as the pytest layer marks it."""
     b = response(BASE, "legal", case_id, base_text, e2e=e2e)
     c = response(CAND, "legal", case_id, cand_text, fault=cand_fault, e2e=e2e * 1.3)
-    result = CheckResult("terms", passed=not findings, explanation="; ".join(f.message for f in findings)
-                         or "no term drift", score=float(len(findings)), findings=findings,
-                         details={"drift": {"定金": len(findings)}} if findings else {})
+    result = term_findings(base_text, cand_text, GLOSSARY, required=required)
     props = [response_prop("baseline", b), response_prop("candidate", c), check_prop("legal", case_id, result)]
-    failed = bool(findings) or cand_fault is not None
-    message = f"[terms] {result.explanation}" if findings else (f"[answered] {cand_fault}" if cand_fault else "")
-    return row(f"suites/legal/test_legal.py::test_terms[{case_id}]", "legal", "failed" if failed else "passed",
-               props, message), [b, c]
+    failed = not result.passed or cand_fault is not None
+    outcome = "failed" if failed else "xfailed" if result.findings else "passed"
+    if message is None:
+        message = (f"[terms] {result.explanation}" if not result.passed
+                   else f"[answered] {cand_fault}" if cand_fault else "")
+    return row(f"suites/legal/test_legal.py::test_terms[{case_id}]", "legal", outcome, props, message), [b, c]
 
 
 def sentiment_case(case_id: str, gold: str, base_label: str, cand_label: str) -> tuple[dict[str, Any],
@@ -76,22 +90,25 @@ def sentiment_case(case_id: str, gold: str, base_label: str, cand_label: str) ->
 
 def build_run(run_dir: Path, *, run_id: str = "20261123-120000-abcd", drift: float = 0.012,
               extra_gate: bool = False) -> Path:
-    """A two-suite run: legal (term drift with an adversarial golden, one candidate timeout) and sentiment
-    (labels with flips); gates in summary.json, rows in results.jsonl, responses in responses/*.jsonl."""
+    """A two-suite run: legal (term drift with an adversarial golden, one candidate timeout, a required term both
+    endpoints miss, an answer holding a right-to-left override) and sentiment (labels with flips); gates in
+    summary.json, rows in results.jsonl, responses in responses/*.jsonl."""
     rows: list[dict[str, Any]] = []
     resps: list[Response] = []
-    swap = Finding("replaced", "'定金' replaced by look-alike '订金' (1×): 定金 triggers the double-return penalty",
-                   path="定金", baseline="…买方应支付定金20%…", candidate=f"…买方应支付订金20%… {EVIL}")
     cases = [
         legal_case("deposit-20pct", "买方应于签约之日起三日内支付合同总价20%的定金。",
-                   "买方应于签约之日起三日内支付合同总价20%的订金。", (swap,), e2e=800.0),
+                   f"买方应于签约之日起三日内支付合同总价20%的订金。{EVIL}", e2e=800.0),
         legal_case("evil-golden", f"The Seller shall deliver the goods. {EVIL}",
-                   f"The Seller may deliver the goods. {EVIL}",
-                   (Finding("replaced", "'shall' replaced by look-alike 'may' (1×)", path="shall",
-                            baseline="Seller shall deliver", candidate=f"Seller may deliver {EVIL}"),), e2e=1200.0),
+                   f"The Seller may deliver the goods. {EVIL}", e2e=1200.0),
         legal_case("force-majeure", "因不可抗力不能履行合同的，不承担责任。", "因不可抗力不能履行合同的，不承担责任。",
                    e2e=700.0),
         legal_case("timeout-case", "违约方应当承担违约责任。", "", cand_fault="timeout"),
+        # the golden requires 违约金 and neither endpoint wrote it: shared with the baseline, not a regression
+        legal_case("both-miss-penalty", "违约方应当承担违约责任。", "违约方应承担违约责任。", required=("违约金",),
+                   e2e=650.0),
+        legal_case("bidi-answer", f"The Buyer shall pay. Status: {BIDI} (logical order).",
+                   f"The Buyer may pay. Status: {BIDI} (logical order).", e2e=750.0,
+                   message=f"[terms] the golden's reference reads {BIDI}"),
     ]
     labels = [("r1", "正面", "正面", "正面"), ("r2", "负面", "负面", "正面"), ("r3", "负面", "负面", "负面"),
               ("r4", "正面", "负面", "负面"), ("r5", "中性", "中性", "中性")]
@@ -121,8 +138,7 @@ def build_run(run_dir: Path, *, run_id: str = "20261123-120000-abcd", drift: flo
         "preflight": {BASE: {"endpoint": BASE, "model": "m-old", "ok": True, "status": "ok", "message": ""},
                       CAND: {"endpoint": CAND, "model": "m-new", "ok": True, "status": "ok", "message": ""}},
         "notes": [f"note with {EVIL}"], "exitstatus": 1,
-        "suites": {s: {"tests": {"failed": sum(r["outcome"] == "failed" for r in rows if r["suite"] == s),
-                                 "passed": sum(r["outcome"] == "passed" for r in rows if r["suite"] == s)},
+        "suites": {s: {"tests": dict(Counter(r["outcome"] for r in rows if r["suite"] == s)),
                        "gates": [{"kind": "gate", **g.to_dict()} for g in gates if g.suite == s],
                        "faults": {"candidate:timeout": 1} if s == "legal" else {}}
                    for s in ("legal", "sentiment")},

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -8,15 +9,16 @@ from typing import Any
 
 import pytest
 
+from conformance.report.escape import BIDI_CONTROLS
 from conformance.report.html import confusion_from, render_html
 from conformance.report.trend import compare_runs, read_summary
 from conformance.report.write import finish_run, read_responses, read_rows, write_report
-from tests.report.runfolder import ADVERSARIAL, CAND, build_run, legal_case, response
+from tests.report.runfolder import ADVERSARIAL, BASE, CAND, build_run, legal_case, response
 
 #: Tags render_html itself writes; anything else in the page came from the data and means an injection.
 OWN_TAGS = {"html", "head", "meta", "title", "style", "body", "nav", "a", "h1", "h2", "h3", "div", "p", "ul", "li",
             "b", "table", "thead", "tbody", "tr", "th", "td", "span", "details", "summary", "del", "ins", "svg",
-            "rect", "line", "text", "polyline"}
+            "rect", "line", "text", "polyline", "mark"}
 
 
 class Tags(HTMLParser):
@@ -125,7 +127,8 @@ def test_rows_that_still_carry_texts_show_them(run: Path) -> None:
 
 def test_term_drift_confusion_and_latency_sections(run: Path) -> None:
     page = render(run)
-    assert re.search(r'<h2 id="terms">Term drift \(2 findings: replaced 2\)</h2>', page)
+    assert re.search(r'<h2 id="terms">Term drift \(3 regressions: look-alike 3; 1 shared with the baseline\)</h2>',
+                     page)
     confusion = page.split('id="confusion"')[1].split("</table>")[0]
     rows = read_rows(run / "results.jsonl")
     pairs = [(p["details"]["gold"], p["details"]["candidate"]) for r in rows for p in r["props"]
@@ -205,3 +208,73 @@ def test_finish_run_prints_trend_outcome_and_report_path(run: Path, tmp_path: Pa
     assert (outcome, code) == ("regression", 1)
     lines, _, _ = finish_run(run)
     assert not any(ln.startswith("gate trend") for ln in lines)
+
+
+def _cells(table: str) -> list[list[str]]:
+    """Each body row of an HTML table as the texts of its cells (tags dropped, entities decoded)."""
+    body = table.split("<tbody>", 1)[1]
+    return [[html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+            for tr in re.findall(r"<tr>(.*?)</tr>", body)]
+
+
+def test_term_drift_is_a_table_of_terms_cases_and_snippets(run: Path) -> None:
+    page = render(run)
+    section = page.split('<h2 id="terms">')[1].split("<h2 ")[0]
+    regressions, shared = section.split('id="terms-shared"')
+    rows = _cells(regressions)
+    assert [r[:3] for r in rows] == [["定金 → 订金", "legal / deposit-20pct", "look-alike"],
+                                     ["shall → may", "legal / evil-golden", "look-alike"],
+                                     ["shall → may", "legal / bidi-answer", "look-alike"]]
+    deposit = rows[0]
+    assert deposit[4] == "…支付合同总价20%的定金。" and deposit[5].startswith("…支付合同总价20%的订金。<script>")
+    assert "的<mark>定金</mark>。" in regressions and "的<mark>订金</mark>。" in regressions
+    assert '<a href="#case-legal-deposit-20pct">' in regressions  # to the case's diff further up
+    # the expectation the baseline misses too is listed apart from the regressions, not among them
+    assert "both-miss-penalty" not in regressions
+    assert _cells(shared) == [["违约金 → (missing)", "legal / both-miss-penalty", "required term missing",
+                               "required term '违约金' is missing (the baseline misses it too)", "", ""]]
+    assert '<a href="#case-legal-both-miss-penalty">' not in shared  # an xfailed case has no block to link to
+
+
+def test_no_dict_or_list_is_shown_as_python_or_json(run: Path) -> None:
+    rows = read_rows(run / "results.jsonl")
+    summary = read_summary(run)
+    summary["notes"].append({"retired": "old-ep", "fallback": ["recordings", "none"]})
+    summary["preflight"]["old-ep"]["server"] = {"name": "vllm", "version": "0.6.3"}
+    text = "".join(parse(render_html(summary, rows, read_responses(run / "responses"))).text)
+    assert not re.search(r"""[{\[]\s*['"]\w+['"]\s*[:,]""", text), re.search(r"""[{\[]\s*['"]\w+['"].{0,80}""", text)
+    assert "snippet_start" not in text and "'text'" not in text
+    assert "retired: old-ep, fallback: (recordings, none)" in text and "name: vllm, version: 0.6.3" in text
+
+
+def test_tool_calls_read_as_calls(run: Path) -> None:
+    rows = read_rows(run / "results.jsonl")
+    calls = [{"id": "c1", "type": "function", "function": {"name": "get_weather",
+                                                           "arguments": '{"city": "Paris", "days": 3}'}}]
+    other = [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Lyon"}'}}]
+    for ep, tc in ((BASE, calls), (CAND, other)):
+        r = response(ep, "legal", "deposit-20pct", "")
+        r.tool_calls = tc
+        path = run / "responses" / f"{ep}.main.jsonl"
+        path.write_text(json.dumps(r.to_dict(), ensure_ascii=False) + "\n", encoding="utf-8")
+    block = render_html(read_summary(run), rows, read_responses(run / "responses")).split(
+        'id="case-legal-deposit-20pct"')[1].split("</details>")[0]
+    texts = [html.unescape(re.sub(r"<[^>]+>", "", t)) for t in re.findall(r'<div class="text">(.*?)</div>', block)]
+    assert texts == ['get_weather(city="Paris", days=3)', 'get_weather(city="Lyon")']
+    assert "<del>Paris</del>" in block and "<ins>Lyon</ins>" in block  # diffed like any answer
+
+
+def test_bidi_controls_are_shown_as_markers_everywhere(run: Path) -> None:
+    page = render(run)
+    assert not set(BIDI_CONTROLS) & set(page)  # not one control reaches the page, in text or attributes
+    block = page.split('id="case-legal-bidi-answer"')[1].split("</details>")[0]
+    assert block.count("⟨U+202E⟩evil⟨U+202C⟩") == 3  # both answers and the test's message
+
+
+def test_text_is_escaped_once(run: Path) -> None:
+    """``'`` ``"`` ``&`` ``<`` are escaped exactly once: no entity of an entity (``&amp;#x27;``) anywhere."""
+    page = render(run)
+    assert not re.search(r"&amp;(?:#\d+|#x[0-9a-f]+|[a-z]+);", page, re.I)
+    text = "".join(parse(page).text)
+    assert "'shall' replaced by look-alike 'may' (1×)" in text
+    assert "&#" not in text and "&quot;" not in text and "&amp;" not in text

@@ -6,11 +6,12 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conformance.report.escape import visible_controls
 from conformance.report.textdiff import MAX_TOKENS, diff_html, tokens
 
 _TAG = re.compile(r"</?(?:ins|del)>")
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80) | st.text(
-    "定金订金应当可以 shall may<>&\"'\n", max_size=40)
+    "定金订金应当可以 shall may<>&\"'\n\u202e\u2066", max_size=40)
 
 
 def _plain(fragment: str) -> str:
@@ -26,8 +27,8 @@ def test_tokens_cover_the_text_exactly(text: str) -> None:
 @given(TEXT, TEXT)
 def test_both_sides_reproduce_their_text_and_hold_no_raw_markup(a: str, b: str) -> None:
     left, right, ratio = diff_html(a, b)
-    assert _plain(left) == a
-    assert _plain(right) == b
+    assert _plain(left) == visible_controls(a)  # the text, bidi controls shown as ⟨U+…⟩ markers
+    assert _plain(right) == visible_controls(b)
     assert "<ins>" not in left and "<del>" not in right
     for side in (left, right):  # after removing our tags nothing may start a tag
         assert "<" not in _TAG.sub("", side)
@@ -58,3 +59,11 @@ def test_very_long_texts_are_shown_without_a_diff() -> None:
     left, right, ratio = diff_html(a, b)
     assert left == a and right == "字" * MAX_TOKENS + "&lt;b&gt;"
     assert ratio != ratio  # NaN: not computed
+
+
+def test_an_inserted_bidi_override_shows_as_an_insertion_in_logical_order() -> None:
+    left, right, _ = diff_html("status: evil", "status: \u202eevil\u202c")
+    assert left == "status: evil"
+    assert right == "status: <ins>⟨U+202E⟩</ins>evil<ins>⟨U+202C⟩</ins>"
+    _, long_right, _ = diff_html("字" * (MAX_TOKENS + 1), "\u202e" + "字" * MAX_TOKENS)
+    assert long_right.startswith("⟨U+202E⟩字")  # the undiffed path neutralises too
