@@ -109,7 +109,7 @@ def test_preflight_path(name: str) -> None:
         return
     with FaultServer(models=["m"], models_behaviour=behaviour) as srv:
         t0 = time.monotonic()
-        (r,) = asyncio.run(_check(EndpointConfig("ep", srv.base_url, "m", timeout_s=TIMEOUT_S)))
+        (r,) = asyncio.run(_check(EndpointConfig("ep", srv.base_url, "m", timeout_s=TIMEOUT_S, max_retries=0)))
         assert time.monotonic() - t0 < TIMEOUT_S + 3
     expected_status = {"503": "retired", "timeout": "unreachable", "slow_first_byte": "unreachable",
                        "empty_choices": "ok", "reset_mid_stream": "unreachable", "truncated_sse": "error"}

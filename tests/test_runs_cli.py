@@ -68,7 +68,7 @@ def test_runs_are_listed_newest_first_with_their_outcome(root: Path, capsys: pyt
     assert [ln.split()[2:4] for ln in lines] == [
         ["20261124-090000-beef", "pass"], ["20261124-100000-cafe-load-legal", "load"],
         ["20261124-110000-dead", "no"], ["20261122-000000-0bad", "unreadable"],
-        ["20261123-120000-abcd", "gate_failure"]]
+        ["20261123-120000-abcd", "regression"]]
     assert lines[0].endswith("local-baseline → local-candidate-q8  legal  0 failed of 8  (latest)")
     assert "(no summary.json; see stages.txt)" in lines[1] and lines[2].endswith("(no summary.json)")
     assert "unreadable summary.json: " in lines[3]

@@ -40,6 +40,7 @@ __all__ = [
     "Z95",
     "NonInferiority",
     "bootstrap_difference_ci",
+    "bootstrap_mean_ratio_ci",
     "bootstrap_percentile_ci",
     "bootstrap_ratio_ci",
     "cohens_kappa",
@@ -270,3 +271,22 @@ def bootstrap_difference_ci(numerator: Sequence[float], denominator: Sequence[fl
             - _resampled_percentiles(denominator, q, rng, n_resamples))
     lo, hi = np.percentile(diff, [2.5, 97.5])
     return (float(lo), float(hi))
+
+
+def bootstrap_mean_ratio_ci(numerator: Sequence[float], denominator: Sequence[float], *, seed: int = 0,
+                            n_resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float] | None:
+    """95% interval of mean(numerator) / mean(denominator), resampling both sides independently — e.g. the
+    candidate's output tokens per second over the seconds of a load stage against the baseline's."""
+    if len(numerator) < 2 or len(denominator) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    num, den = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    a = num[rng.integers(0, len(num), size=(n_resamples, len(num)))].mean(axis=1)
+    b = den[rng.integers(0, len(den), size=(n_resamples, len(den)))].mean(axis=1)
+    ratios = a / np.where(b > 0, b, np.nan)
+    ratios = ratios[np.isfinite(ratios)]
+    if not len(ratios):
+        return None
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return (float(lo), float(hi))
+

@@ -36,7 +36,7 @@ from conformance.checks.latency import (
     ratio_gate,
     slo_attainment,
 )
-from conformance.checks.stats import wilson_interval
+from conformance.checks.stats import bootstrap_mean_ratio_ci, wilson_interval
 from conformance.gates import GateResult, compare
 from conformance.load.stats import LoadResult, StageStats
 
@@ -81,14 +81,26 @@ def _answered(suite: str, gate: str, stage: StageStats, *, baseline: bool = Fals
     return dataclasses.replace(g, verdict="error") if baseline and g.verdict == "regression" else g
 
 
-def _throughput(suite: str, gate: str, base: StageStats, cand: StageStats, threshold: float) -> GateResult:
+#: Seconds a stage needs for a throughput interval (each second's output tokens is one sample).
+MIN_WINDOWS = 5
+
+
+def _throughput(suite: str, gate: str, base: StageStats, cand: StageStats, threshold: float, *, seed: int = 0,
+                n_resamples: int = BOOTSTRAP_RESAMPLES) -> GateResult:
+    """Candidate/baseline output tokens per second, with a bootstrap interval over the stage's seconds: a busy
+    load machine makes some seconds slow, and an identical candidate must not be judged on one noisy figure."""
     stat = cand.output_tok_s / base.output_tok_s if base.output_tok_s > 0 else None
     msg = (f"output {cand.output_tok_s:.1f} vs {base.output_tok_s:.1f} tok/s "
            f"({cand.requests} vs {base.requests} requests; tokens from {cand.tokens_source}/{base.tokens_source})")
     if stat is None:
         msg = f"the baseline produced no output tokens in this stage; {msg}"
-    # one figure per stage, no sampling distribution to draw an interval from: judged on its value
-    return compare(suite, gate, stat, threshold, ">=", cand.requests, message=msg, zero_tolerance=False)
+    windows = min(len(cand.tok_windows), len(base.tok_windows))
+    if windows < MIN_WINDOWS:
+        return compare(suite, gate, stat, threshold, ">=", windows, min_n=MIN_WINDOWS,
+                       message=f"{msg}; a {windows}-second stage is too short for a throughput interval "
+                               f"(need ≥ {MIN_WINDOWS} s)")
+    ci = bootstrap_mean_ratio_ci(cand.tok_windows, base.tok_windows, seed=seed, n_resamples=n_resamples)
+    return compare(suite, gate, stat, threshold, ">=", windows, interval=ci, message=msg, zero_tolerance=False)
 
 
 def _capacity(suite: str, baseline: list[StageStats], candidate: list[StageStats], slo: Mapping[str, float],
@@ -140,7 +152,7 @@ def compare_load(baseline: LoadResult | None, candidate: LoadResult, gates_cfg: 
                 g = _error_rate(suite, name, c, float(value), b)
             elif key == "min_throughput_ratio":
                 assert b is not None
-                g = _throughput(suite, name, b, c, float(value))
+                g = _throughput(suite, name, b, c, float(value), seed=seed, n_resamples=boots)
             elif key == "min_slo_attainment":
                 g = attainment_gate(suite, name, c.samples, slo, float(value))
             elif parsed is not None and parsed[0] == "abs":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -58,6 +59,9 @@ class StageStats:
     goodput_rps: float | None = None
     server: ServerStageMetrics | None = None
     samples: tuple[Sample, ...] = field(default=(), repr=False, compare=False)
+    #: output tokens of the answers that completed in each second of the stage: throughput's own sample, from
+    #: which its interval comes (a stage on a busy machine has noisy seconds, and says so)
+    tok_windows: tuple[float, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -66,6 +70,7 @@ class StageStats:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("samples")
+        data.pop("tok_windows")
         return data
 
     def line(self) -> str:
@@ -155,11 +160,26 @@ def record_sample(rec: Mapping[str, Any]) -> Sample:
     )
 
 
+def token_windows(records: Sequence[Mapping[str, Any]], start_s: float, duration_s: float) -> tuple[float, ...]:
+    """Output tokens of the answered records, by the second of the stage in which each completed (an answer
+    finishing after the stage's end counts in its last second)."""
+    n = max(1, math.ceil(duration_s - 1e-9))
+    out = [0.0] * n
+    for r in records:
+        if r.get("fault") is not None or r.get("t_offset_s") is None:
+            continue
+        done = float(r["t_offset_s"]) + float(r.get("e2el_ms") or r.get("elapsed_ms") or 0) / 1000 - start_s
+        out[min(n - 1, max(0, int(done)))] += int(r.get("n_out") or 0)
+    return tuple(out)
+
+
 def stage_stats(index: int, stage: Stage, records: Sequence[Mapping[str, Any]], *, duration_s: float | None = None,
-                slo: Mapping[str, float] | None = None, server: ServerStageMetrics | None = None) -> StageStats:
+                slo: Mapping[str, float] | None = None, server: ServerStageMetrics | None = None,
+                start_s: float = 0.0) -> StageStats:
     """Statistics of the records that started in stage ``index``; rates are per second of ``duration_s``
-    (the configured stage length unless the run was cut short)."""
-    samples = [record_sample(r) for r in records if r.get("stage") == index]
+    (the configured stage length unless the run was cut short); ``start_s``: when the stage began in the run."""
+    mine = [r for r in records if r.get("stage") == index]
+    samples = [record_sample(r) for r in mine]
     duration = max(1e-3, duration_s if duration_s is not None else stage.duration_s)
     ok = [s for s in samples if s.ok]
     good: int | None = None
@@ -176,6 +196,7 @@ def stage_stats(index: int, stage: Stage, records: Sequence[Mapping[str, Any]], 
         e2el=summarize(metric_values(samples, "e2el")), queue=summarize(metric_values(samples, "queue")),
         slo_good=good, slo_attainment=(good / n if n and good is not None else None),
         goodput_rps=(good / duration if good is not None else None), server=server, samples=tuple(samples),
+        tok_windows=token_windows(mine, start_s, duration),
     )
 
 
@@ -193,7 +214,8 @@ def all_stage_stats(stages: Sequence[Stage], records: Sequence[Mapping[str, Any]
                     server: Sequence[ServerStageMetrics | None] | None = None) -> tuple[StageStats, ...]:
     durations = observed_durations(stages, records, cut_short)
     server = list(server or [None] * len(stages))
-    return tuple(stage_stats(i, s, records, duration_s=durations[i], slo=slo, server=server[i])
+    starts = stage_starts(stages)
+    return tuple(stage_stats(i, s, records, duration_s=durations[i], slo=slo, server=server[i], start_s=starts[i])
                  for i, s in enumerate(stages))
 
 

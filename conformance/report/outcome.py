@@ -111,14 +111,24 @@ def classify_run(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] |
     if rows is not None:
         per_suite = suite_outcomes(rows)
     else:
-        per_suite = {k: worst([str(v.get("outcome", "insufficient"))]) for k, v in suites.items()
-                     if isinstance(v, Mapping)}
+        per_suite = {k: _suite_without_rows(v) for k, v in suites.items() if isinstance(v, Mapping)}
     outcome = worst(per_suite.values())
     if status not in (0, 1, 5) and outcome != "regression":
         return "infrastructure"  # interrupted, internal error: the run did not complete
     if not per_suite:
         return "insufficient"  # nothing was selected or judged
     return outcome
+
+
+def _suite_without_rows(suite: Mapping[str, Any]) -> Outcome:
+    """A suite's outcome from its summary entry alone: the one it recorded, else its gates' — and a failed test
+    that no gate explains counts as a regression (an older summary recorded neither)."""
+    if isinstance(suite.get("outcome"), str):
+        return worst([str(suite["outcome"])])
+    gates = [g for g in suite.get("gates") or () if isinstance(g, Mapping)]
+    outcome = worst(gate_outcome(g) for g in gates)
+    failed = int((suite.get("tests") or {}).get("failed", 0) or 0)
+    return worst([outcome, "regression"]) if failed and outcome in ("pass", "insufficient") else outcome
 
 
 def fault_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, Counter[str]]:

@@ -85,8 +85,13 @@ def test_stage_statistics_are_ours_from_the_records(baseline: Run) -> None:
         assert stage.e2el.p95 == pytest.approx(np.percentile([r["e2el_ms"] for r in mine], 95))
         assert stage.output_tok_s == pytest.approx(8 * len(mine) / 2.0)
         assert stage.rps == pytest.approx(len(mine) / 2.0)
-    s1, s2 = baseline.result.stages
-    assert s2.requests > 1.3 * s1.requests  # two users in flight instead of one
+    # two users in flight in stage 2: overlapping requests (not a rate, which a busy machine bends)
+    def overlapping(stage: int) -> bool:
+        spans = sorted((r["t_offset_s"], r["t_offset_s"] + r["elapsed_ms"] / 1000) for r in records
+                       if r["stage"] == stage)
+        return any(b[0] < a[1] - 0.010 for a, b in zip(spans, spans[1:], strict=False))  # > 10 ms: not rounding
+
+    assert overlapping(1)
     assert baseline.progress and baseline.progress[-1].requests == baseline.result.records
 
 
@@ -142,7 +147,8 @@ def test_a_candidate_300ms_slower_fails_the_relative_gates(baseline: Run, tmp_pa
     gates = {g.gate: g for g in compare_load(baseline.result, slow.result, cfg, suite="legal")}
     for stage in ("stage1", "stage2"):
         assert gates[f"load.{stage}.error_rate"].verdict == "pass"
-        assert gates[f"load.{stage}.throughput_ratio"].verdict == "regression"
+        # 2-second stages are too short for a throughput interval (tests/load/test_stats.py judges one)
+        assert gates[f"load.{stage}.throughput_ratio"].verdict == "insufficient"
         assert gates[f"load.{stage}.ttft_p50_ratio"].verdict == "regression"
         p99 = gates[f"load.{stage}.p99_ratio"]
         assert p99.verdict == "insufficient" and "insufficient samples (n=" in p99.message

@@ -20,7 +20,7 @@ def record(seq: int, stage: int, *, ttft: float = 50.0, e2el: float = 250.0, n_o
            finish: str = "stop", text: str = "answer", source: str = "usage") -> dict[str, Any]:
     ok = fault is None
     return {"seq": seq, "case_id": f"c{seq % 3}", "stage": stage, "worker": 1, "t_start": 1000.0 + seq,
-            "t_offset_s": stage * 10.0 + 0.1, "elapsed_ms": e2el, "queue_ms": 0.0, "status": 200 if ok else 503,
+            "t_offset_s": stage * 10.0 + seq % 10 + 0.1, "elapsed_ms": e2el, "queue_ms": 0.0, "status": 200 if ok else 503,
             "fault": fault, "ttfc_ms": ttft if ok else None, "ttft_ms": ttft if ok else None,
             "e2el_ms": e2el if ok else None, "n_out": n_out if ok else 0, "tokens_source": source if ok else "chunks",
             "finish_reason": finish if ok else None, "text": text if ok else ""}
@@ -95,7 +95,7 @@ def test_relative_and_absolute_load_gates_per_stage() -> None:
     assert gates["load.stage1.error_rate"].faults == {"candidate": {"server_error": 2}, "baseline": {}}
     assert gates["load.stage2.error_rate"].verdict == "insufficient"  # 0/30 cannot show ≤ 1%
     assert gates["load.stage1.throughput_ratio"].statistic == pytest.approx(38 / 40)
-    assert gates["load.stage1.throughput_ratio"].verdict == "pass"
+    assert gates["load.stage1.throughput_ratio"].verdict == "insufficient"  # 0.95: its interval reaches below 0.9
     assert gates["load.stage2.throughput_ratio"].verdict == "regression"
     assert gates["load.stage1.ttft_p50_ratio"].verdict == "regression"  # 80 vs 50 ms
     assert gates["load.stage2.ttft_p50_ratio"].statistic == pytest.approx(8.0)
@@ -150,3 +150,24 @@ def test_a_deadline_cut_is_noted_on_every_gate() -> None:
     gates = compare_load(base, cand, {"max_error_rate": 0.0})
     assert all("cand stopped at its deadline" in g.message for g in gates)
     assert gates[1].verdict == "insufficient"  # nothing measured in stage 2
+
+
+def test_throughput_is_judged_from_its_interval_over_the_stage_seconds() -> None:
+    """An identical candidate on a noisy machine must not fail on one throughput figure: every second of the stage
+    is a sample, and the ratio's bootstrap interval decides."""
+    import dataclasses
+
+    from conformance.load.compare import _throughput
+
+    base = result("base", [[record(i, 0) for i in range(40)], []]).stages[0]
+    steady = [84.0] * 10
+    same = dataclasses.replace(base, tok_windows=tuple(steady))
+    half = dataclasses.replace(base, output_tok_s=base.output_tok_s / 2, tok_windows=tuple(w / 2 for w in steady))
+    noisy = dataclasses.replace(base, tok_windows=(168.0, 0.0) * 5)  # the same tokens, in bursts
+    base = dataclasses.replace(base, tok_windows=tuple(steady))
+    assert _throughput("s", "t", base, same, 0.9).verdict == "pass"
+    assert _throughput("s", "t", base, half, 0.9).verdict == "regression"
+    assert _throughput("s", "t", base, noisy, 0.9).verdict == "insufficient"
+    short = dataclasses.replace(same, tok_windows=(84.0, 84.0))
+    g = _throughput("s", "t", base, short, 0.9)
+    assert g.verdict == "insufficient" and "too short for a throughput interval" in g.message

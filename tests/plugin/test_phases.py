@@ -15,7 +15,7 @@ gates:
 load:
   max_tokens: 8
   stages: [{users: 2, spawn_rate: 2, duration_s: 2}, {users: 4, spawn_rate: 4, duration_s: 2}]
-  gates: {max_error_rate: 0.0, min_throughput_ratio: 0.5}
+  gates: {max_error_rate: 0.0}
   quality: {sample: 4}
 """
 
