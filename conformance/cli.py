@@ -19,7 +19,7 @@ from conformance.errors import ConformanceError
 
 if TYPE_CHECKING:
     from conformance.endpoints.base import Endpoint, Response
-    from conformance.endpoints.config import EndpointsFile
+    from conformance.endpoints.config import EndpointConfig, EndpointsFile
     from conformance.load.runner import SuiteLoad
     from conformance.settings import Settings
     from conformance.suite import Suite
@@ -207,21 +207,56 @@ def cmd_local(args: argparse.Namespace) -> int:
     from conformance.local import servers
 
     _, endpoints = _settings(args)
-    local = [e for e in endpoints.endpoints.values() if e.local]
-    chosen = [endpoints.get(n) for n in args.names] if args.names else (
-        local if args.action != "up" else [e for e in local if e.name in
-                                           (endpoints.default_baseline, endpoints.default_candidate)])
-    for ep in chosen:
-        if not ep.local:
-            raise ConformanceError(f"endpoint {ep.name!r} is not an embedded server (no `local:` in endpoints.yaml)")
-        if args.action == "up":
-            started = servers.ensure_up([ep])
-            print(f"{ep.name}: {'started' if started else 'already serving'} {ep.model} at {ep.base_url}")
-        elif args.action == "down":
+    chosen = local_selection(endpoints, args.action, args.names, args.engine)
+    if not chosen:
+        print(f"no embedded endpoints{f' of engine {args.engine}' if args.engine else ''} in {endpoints.path}")
+        return 0
+    if args.action == "up":
+        pending = [ep for ep in chosen if not servers.serving(ep)]
+        if any(servers.engine(ep) == servers.VLLM for ep in pending):
+            print("starting vLLM takes about 2 minutes per server (in parallel) …", file=sys.stderr)
+        started = set(servers.ensure_up(pending))
+        for ep in chosen:
+            print(f"{ep.name}: {'started' if ep.name in started else 'already serving'} {ep.model} at {ep.base_url}")
+    elif args.action == "down":
+        for ep in chosen:
             print(f"{ep.name}: {'stopped' if servers.stop(ep.name) else 'was not started by conformance'}")
-        else:
+    else:
+        for ep in chosen:
             print(servers.status(ep))
     return 0
+
+
+def local_selection(endpoints: EndpointsFile, action: str, names: list[str],
+                    engine: str | None) -> list[EndpointConfig]:
+    """The endpoints `conformance local ACTION` acts on.
+
+    Named endpoints must be embedded ones (of ``engine`` when given). Without names, `down`/`status` take every
+    embedded endpoint (of that engine); `up` takes the default baseline and candidate — or, with ``--engine``, that
+    engine's endpoints serving the default pair's quantizations (`up --engine vllm` = the vLLM twins of
+    local-baseline and local-candidate: vllm-baseline and vllm-candidate)."""
+    from conformance.local.servers import engine as engine_of
+
+    if names:
+        chosen = [endpoints.get(n) for n in names]
+        for ep in chosen:
+            if not ep.local:
+                raise ConformanceError(f"endpoint {ep.name!r} is not an embedded server "
+                                       "(no `local:` in endpoints.yaml)")
+            if engine and engine_of(ep) != engine:
+                raise ConformanceError(f"endpoint {ep.name!r} is a {engine_of(ep)} endpoint, not {engine}")
+        return chosen
+    local = [e for e in endpoints.endpoints.values() if e.local and (engine is None or engine_of(e) == engine)]
+    if action != "up":
+        return local
+    defaults = [endpoints.endpoints[n] for n in (endpoints.default_baseline, endpoints.default_candidate)
+                if n in endpoints.endpoints]
+    if engine is None:
+        return [e for e in defaults if e.local]
+    twins = []
+    for quant in dict.fromkeys((e.local or {}).get("quant") for e in defaults if e.local):
+        twins += [e for e in local if (e.local or {}).get("quant") == quant][:1]
+    return twins
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,12 +316,22 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--default-owner")
     own.set_defaults(func=cmd_codeowners)
 
-    loc = sub.add_parser("local", help="the embedded llama.cpp endpoints on 127.0.0.1")
-    endpoint_opts(loc)
-    loc.add_argument("action", choices=["up", "down", "status"])
-    loc.add_argument("names", nargs="*", help="endpoint names (default: the default baseline and candidate; "
-                                              "all embedded ones for down/status)")
-    loc.set_defaults(func=cmd_local)
+    loc = sub.add_parser("local", help="the embedded endpoints on 127.0.0.1 (llama.cpp; vLLM with --engine vllm)")
+    # one sub-parser per action, so that `up --engine vllm NAME` parses: argparse cannot fill a `*` positional that
+    # follows another positional once an option stands between them
+    actions = loc.add_subparsers(dest="action", required=True)
+    for action, what, default in (
+        ("up", "start", "the default baseline and candidate; with --engine, that engine's endpoints serving the "
+                        "same quantizations"),
+        ("down", "stop", "every embedded endpoint (of --engine)"),
+        ("status", "show", "every embedded endpoint (of --engine)"),
+    ):
+        act = actions.add_parser(action, help=f"{what} embedded servers")
+        endpoint_opts(act)
+        act.add_argument("names", nargs="*", help=f"endpoint names (default: {default})")
+        act.add_argument("--engine", choices=["llama.cpp", "vllm"],
+                         help="only endpoints with `local: {engine: ...}` (vllm needs scripts/setup-vllm.sh)")
+        act.set_defaults(func=cmd_local)
     return p
 
 
