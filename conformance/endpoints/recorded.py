@@ -3,7 +3,8 @@
 File format (``goldens/<system>/recordings/<endpoint>.jsonl``, reviewed in the PR diff like any golden): the first
 line is ``{"_meta": {...}}`` (endpoint, model served, server, harness version, time); then one line per case, sorted
 by case id, each provenance-stamped: case id, request fingerprint, prompt fingerprint, sampling params (seed
-included), served model id, server, timestamp, and the response.
+included), the case's engine-specific ``extra_body`` when it has one, served model id, server, timestamp, and the
+response.
 
 A recording is used only when it still matches its case: a changed prompt makes it *stale*, other sampling params
 make it *incomparable* — both are reported per case, never silently replayed.
@@ -46,6 +47,7 @@ def entry(resp: Response, case: Case, served_model: str | None) -> dict[str, Any
         "prompt_fingerprint": case.prompt_fingerprint,
         "params": case.sampling_params,
         "seed": case.params.get("seed"),
+        **({"extra_body": case.extra_body} if case.extra_body else {}),
         "endpoint": resp.endpoint,
         "model": served_model or resp.model,
         "server": resp.server,
@@ -114,8 +116,9 @@ class RecordedEndpoint:
             resp.error = f"case {case.id!r} has no recording in {self.path}; re-record the baseline before cutover"
         elif rec.prompt_fingerprint != case.prompt_fingerprint:
             resp.fault = "recording_stale"
-            resp.error = (f"recording of {case.id!r} in {self.path} is stale: the case's messages/tools changed "
-                          f"since {rec.recorded_at} (fingerprint {rec.prompt_fingerprint} ≠ {case.prompt_fingerprint})")
+            resp.error = (f"recording of {case.id!r} in {self.path} is stale: the case's messages/tools/extra_body "
+                          f"changed since {rec.recorded_at} "
+                          f"(fingerprint {rec.prompt_fingerprint} ≠ {case.prompt_fingerprint})")
         elif canonical_json(rec.params) != canonical_json(case.sampling_params):
             resp.fault = "recording_params"
             resp.error = (f"recording of {case.id!r} was made with sampling params {canonical_json(rec.params)}, "
