@@ -57,8 +57,8 @@ def lane_missing() -> str | None:
     try:
         interpreter()
     except ConfigError as exc:
-        if os.environ.get(PYTHON_ENV):
-            raise  # the caller asked for the lane: a missing one is an error, not a skip
+        if os.environ.get(PYTHON_ENV):  # the caller asked for the lane: a missing one is an error, not a skip
+            raise pytest.UsageError(f"the vLLM lane is required here but missing: {exc}") from None
         return str(exc)
     return None
 
