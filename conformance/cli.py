@@ -20,7 +20,7 @@ from conformance.errors import ConformanceError
 
 if TYPE_CHECKING:
     from conformance.endpoints.base import Endpoint
-    from conformance.endpoints.config import EndpointsFile
+    from conformance.endpoints.config import EndpointConfig, EndpointsFile
     from conformance.load.runner import SuiteLoad
     from conformance.response import Response
     from conformance.settings import Settings
@@ -229,21 +229,56 @@ def cmd_local(args: argparse.Namespace) -> int:
     from conformance.local import servers
 
     _, endpoints = _settings(args)
-    local = [e for e in endpoints.endpoints.values() if e.local]
-    chosen = [endpoints.get(n) for n in args.names] if args.names else (
-        local if args.action != "up" else [e for e in local if e.name in
-                                           (endpoints.default_baseline, endpoints.default_candidate)])
-    for ep in chosen:
-        if not ep.local:
-            raise ConformanceError(f"endpoint {ep.name!r} is not an embedded server (no `local:` in endpoints.yaml)")
-        if args.action == "up":
-            started = servers.ensure_up([ep])
-            print(f"{ep.name}: {'started' if started else 'already serving'} {ep.model} at {ep.base_url}")
-        elif args.action == "down":
+    chosen = local_selection(endpoints, args.action, args.names, args.engine)
+    if not chosen:
+        print(f"no embedded endpoints{f' of engine {args.engine}' if args.engine else ''} in {endpoints.path}")
+        return 0
+    if args.action == "up":
+        pending = [ep for ep in chosen if not servers.serving(ep)]
+        if any(servers.engine(ep) == servers.VLLM for ep in pending):
+            print("starting vLLM takes about 2 minutes per server (in parallel) …", file=sys.stderr)
+        started = set(servers.ensure_up(pending))
+        for ep in chosen:
+            print(f"{ep.name}: {'started' if ep.name in started else 'already serving'} {ep.model} at {ep.base_url}")
+    elif args.action == "down":
+        for ep in chosen:
             print(f"{ep.name}: {'stopped' if servers.stop(ep.name) else 'was not started by conformance'}")
-        else:
+    else:
+        for ep in chosen:
             print(servers.status(ep))
     return 0
+
+
+def local_selection(endpoints: EndpointsFile, action: str, names: list[str],
+                    engine: str | None) -> list[EndpointConfig]:
+    """The endpoints `conformance local ACTION` acts on.
+
+    Named endpoints must be embedded ones (of ``engine`` when given). Without names, `down`/`status` take every
+    embedded endpoint (of that engine); `up` takes the default baseline and candidate — or, with ``--engine``, that
+    engine's endpoints serving the default pair's quantizations (`up --engine vllm` = the vLLM twins of
+    local-baseline and local-candidate: vllm-baseline and vllm-candidate)."""
+    from conformance.local.servers import engine as engine_of
+
+    if names:
+        chosen = [endpoints.get(n) for n in names]
+        for ep in chosen:
+            if not ep.local:
+                raise ConformanceError(f"endpoint {ep.name!r} is not an embedded server "
+                                       "(no `local:` in endpoints.yaml)")
+            if engine and engine_of(ep) != engine:
+                raise ConformanceError(f"endpoint {ep.name!r} is a {engine_of(ep)} endpoint, not {engine}")
+        return chosen
+    local = [e for e in endpoints.endpoints.values() if e.local and (engine is None or engine_of(e) == engine)]
+    if action != "up":
+        return local
+    defaults = [endpoints.endpoints[n] for n in (endpoints.default_baseline, endpoints.default_candidate)
+                if n in endpoints.endpoints]
+    if engine is None:
+        return [e for e in defaults if e.local]
+    twins = []
+    for quant in dict.fromkeys((e.local or {}).get("quant") for e in defaults if e.local):
+        twins += [e for e in local if (e.local or {}).get("quant") == quant][:1]
+    return twins
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -308,16 +343,6 @@ def build_parser() -> argparse.ArgumentParser:
                                              "file: later runs need not repeat it)")
     own.set_defaults(func=cmd_codeowners)
 
-    loc = sub.add_parser("local", help="the embedded llama.cpp endpoints on 127.0.0.1")
-    endpoint_opts(loc)
-    loc.add_argument("action", choices=["up", "down", "status"])
-    loc.add_argument("names", nargs="*", help="endpoint names (default: the default baseline and candidate; "
-                                              "all embedded ones for down/status)")
-    loc.set_defaults(func=cmd_local)
-
-    from conformance import toolparse_cli
-
-    toolparse_cli.add_parser(sub)
     return p
 
 

@@ -7,7 +7,8 @@ endpoint (:mod:`conformance.endpoints.recorded`) and ``conformance lint`` read w
 File format (``goldens/<system>/recordings/<endpoint>.jsonl``, reviewed in the PR diff like any golden): the first
 line is ``{"_meta": {...}}`` (endpoint, model served, server, harness version, time); then one line per case, sorted
 by case id, each provenance-stamped: case id, request fingerprint, prompt fingerprint, sampling params (seed
-included), served model id, server, timestamp, and the response.
+included), the case's engine-specific ``extra_body`` when it has one, served model id, server, timestamp, and the
+response.
 
 A recording is used only when it still matches its case: a changed prompt makes it *stale*, other sampling params
 make it *incomparable* — both are reported per case, never silently replayed.
@@ -50,6 +51,7 @@ def entry(resp: Response, case: Case, served_model: str | None) -> dict[str, Any
         "prompt_fingerprint": case.prompt_fingerprint,
         "params": case.sampling_params,
         "seed": case.params.get("seed"),
+        **({"extra_body": case.extra_body} if case.extra_body else {}),
         "endpoint": resp.endpoint,
         "model": served_model or resp.model,
         "server": resp.server,
@@ -108,9 +110,9 @@ def recording_problem(rec: Recording | None, case: Case, path: Path) -> tuple[Fa
         return Fault.RECORDING_MISSING, (f"case {case.id!r} has no recording in {path}; re-record the baseline "
                                          "before cutover")
     if rec.prompt_fingerprint != case.prompt_fingerprint:
-        return Fault.RECORDING_STALE, (f"recording of {case.id!r} in {path} is stale: the case's messages/tools "
-                                       f"changed since {rec.recorded_at} (fingerprint {rec.prompt_fingerprint} ≠ "
-                                       f"{case.prompt_fingerprint})")
+        return Fault.RECORDING_STALE, (f"recording of {case.id!r} in {path} is stale: the case's "
+                                       f"messages/tools/extra_body changed since {rec.recorded_at} "
+                                       f"(fingerprint {rec.prompt_fingerprint} ≠ {case.prompt_fingerprint})")
     if canonical_json(rec.params) != canonical_json(case.sampling_params):
         return Fault.RECORDING_PARAMS, (f"recording of {case.id!r} was made with sampling params "
                                         f"{canonical_json(rec.params)}, the case now uses "

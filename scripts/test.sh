@@ -1,9 +1,22 @@
 #!/usr/bin/env bash
 # The harness's own tests: set up, ruff, then pytest tests (xdist on 2 workers). Live tests use the real embedded
-# llama.cpp servers. pytest's exit code 5 ("no tests collected") is a failure here: it means tests went missing.
+# llama.cpp servers and, for the vLLM lane, two real vLLM servers (tests/local/test_vllm_*live.py). pytest's exit
+# code 5 ("no tests collected") is a failure here: it means tests went missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The vLLM lane's own virtualenv installs (downloads, ~4 min the first time) while setup.sh compiles llama.cpp.
+vllm_log=$(mktemp)
+bash scripts/setup-vllm.sh >"$vllm_log" 2>&1 &
+vllm_setup=$!
 bash scripts/setup.sh
+if ! wait "$vllm_setup"; then
+  grep -v "is ignored: it is neither a file nor a directory" "$vllm_log" | tail -20
+  echo "test.sh: scripts/setup-vllm.sh failed" >&2
+  exit 1
+fi
+rm -f "$vllm_log"
+# The lane is required here: without it the vLLM tests fail instead of skipping.
+export CONFORMANCE_VLLM_PYTHON="$PWD/.venv-vllm/bin/python"
 .venv/bin/ruff check .
 .venv/bin/mypy conformance
 # The report tests open report.html in headless Chromium (Debian's package) and check that Chinese is drawn with

@@ -81,6 +81,9 @@ def schema_errors(doc: YamlDoc, schema_name: str) -> list[GoldenError]:
             for key in extra:
                 out.append(GoldenError(doc.path, doc.line_of((*where, key)), _unknown_key(err, where, key)))
             continue
+        if where and where[-1] == "extra_body" and "propertyNames" in err.absolute_schema_path:  # point at the key
+            out.append(GoldenError(doc.path, doc.line_of((*where, err.instance)), _bad_key(err, where)))
+            continue
         out.append(GoldenError(doc.path, doc.line_of(where), _humanise(err, where)))
     out.sort(key=lambda e: e.line or 0)
     if digest is not None and not out:
@@ -126,6 +129,14 @@ def _unknown_key(err: jsonschema.ValidationError, where: tuple[Any, ...], key: s
     return f"{dotted}: unknown {what} `{key}`{hint}"
 
 
+def _bad_key(err: jsonschema.ValidationError, where: tuple[Any, ...]) -> str:
+    dotted = ".".join(str(p) for p in where)
+    if err.validator == "not":
+        return (f"{dotted}: `{err.instance}` is a standard request field: set it under `params` "
+                "(`extra_body` is for engine-specific fields)")
+    return f"{dotted}: `{err.instance}` is not a valid key here ({err.message})"
+
+
 def _humanise(err: jsonschema.ValidationError, where: tuple[Any, ...]) -> str:
     dotted = ".".join(str(p) for p in where) or "(document)"
     if where == ("consumer_parser",):
@@ -155,6 +166,7 @@ def build_set(doc: YamlDoc, system: str) -> GoldenSet:
     base_params = {**DEFAULT_PARAMS, **(defaults.get("params") or {})}
     default_tags = tuple(defaults.get("tags") or ())
     default_tools = tuple(defaults.get("tools") or ())
+    default_extra = defaults.get("extra_body") or {}
     system_prompt = defaults.get("system")
     cases = []
     for i, raw in enumerate(data["cases"]):
@@ -174,6 +186,7 @@ def build_set(doc: YamlDoc, system: str) -> GoldenSet:
                 expect=Expect.from_dict(raw.get("expect")),
                 path=doc.path,
                 line=doc.line_of(("cases", i)),
+                extra_body={**default_extra, **(raw.get("extra_body") or {})},
             )
         )
     return GoldenSet(

@@ -7,6 +7,10 @@ cache and the recordings. Two fingerprints exist on purpose:
 - ``prompt_fingerprint``: the request without sampling params — a recording whose prompt fingerprint no longer
   matches its case is *stale*, while one whose params differ was made *with other sampling params*; the two are
   different mistakes and get different messages.
+
+A case's ``extra_body`` (engine-specific fields such as vLLM's ``structured_outputs``) goes on the wire next to the
+standard fields, so it is part of both fingerprints: it shapes the output like ``response_format`` does, and an
+answer constrained one way must never stand in for one constrained another way.
 """
 
 from __future__ import annotations
@@ -73,16 +77,22 @@ class Case:
     expect: Expect = field(default_factory=Expect)
     path: Path = Path()
     line: int = 0
+    extra_body: dict[str, Any] = field(default_factory=dict)
 
     @property
     def location(self) -> str:
         return f"{self.path}:{self.line}"
 
     def request(self) -> dict[str, Any]:
-        """The body of /v1/chat/completions without ``model`` and ``stream`` (the endpoint adds those)."""
+        """The body of /v1/chat/completions without ``model`` and ``stream`` (the endpoint adds those).
+
+        ``extra_body`` fields sit at the top level, as the server receives them; the golden schema keeps their names
+        apart from the standard fields', so neither overrides the other."""
         body: dict[str, Any] = {"messages": [dict(m) for m in self.messages], **self.params}
         if self.tools:
             body["tools"] = [dict(t) for t in self.tools]
+        if self.extra_body:
+            body.update(self.extra_body)
         return body
 
     @property

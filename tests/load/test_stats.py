@@ -20,7 +20,8 @@ def record(seq: int, stage: int, *, ttft: float = 50.0, e2el: float = 250.0, n_o
            finish: str = "stop", text: str = "answer", source: str = "usage") -> dict[str, Any]:
     ok = fault is None
     return {"seq": seq, "case_id": f"c{seq % 3}", "stage": stage, "worker": 1, "t_start": 1000.0 + seq,
-            "t_offset_s": stage * 10.0 + seq % 10 + 0.1, "elapsed_ms": e2el, "queue_ms": 0.0, "status": 200 if ok else 503,
+            "t_offset_s": stage * 10.0 + seq % 10 + 0.1, "elapsed_ms": e2el, "queue_ms": 0.0,
+            "status": 200 if ok else 503,
             "fault": fault, "ttfc_ms": ttft if ok else None, "ttft_ms": ttft if ok else None,
             "e2el_ms": e2el if ok else None, "n_out": n_out if ok else 0, "tokens_source": source if ok else "chunks",
             "finish_reason": finish if ok else None, "text": text if ok else ""}
