@@ -191,7 +191,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         previous: Path | None = run_path(args.compare, "--compare")
     else:
         previous = previous_run_dir(reports, run.name)
-    lines, _, code = finish_run(run, previous)
+    lines, _, code = finish_run(run, previous, strict=True if args.strict else None)
     for line in lines:
         print(line)
     return code if args.exit_code else 0
@@ -322,7 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run", nargs="?", help="run folder or id (default: reports/latest)")
     rep.add_argument("--compare", metavar="PREVIOUS_RUN", help="run to compare with (default: the run before)")
     rep.add_argument("--exit-code", action="store_true",
-                     help="exit 0 pass, 1 gate failure, 75 infrastructure failure (endpoint down)")
+                     help="exit with the run's outcome code: 0 pass (and, unless --strict, insufficient / "
+                          "baseline_fails), 1 regression, 75 infrastructure, 78 config error (docs/VERDICTS.md)")
+    rep.add_argument("--strict", action="store_true",
+                     help="insufficient evidence (7) and baseline_fails (6) block, whatever the run was")
     rep.set_defaults(func=cmd_report)
 
     from conformance.runs_cli import add_commands
@@ -343,6 +346,26 @@ def build_parser() -> argparse.ArgumentParser:
                                              "file: later runs need not repeat it)")
     own.set_defaults(func=cmd_codeowners)
 
+    loc = sub.add_parser("local", help="the embedded endpoints on 127.0.0.1 (llama.cpp; vLLM with --engine vllm)")
+    # one sub-parser per action, so that `up --engine vllm NAME` parses: argparse cannot fill a `*` positional that
+    # follows another positional once an option stands between them
+    actions = loc.add_subparsers(dest="action", required=True)
+    for action, what, default in (
+        ("up", "start", "the default baseline and candidate; with --engine, that engine's endpoints serving the "
+                        "same quantizations"),
+        ("down", "stop", "every embedded endpoint (of --engine)"),
+        ("status", "show", "every embedded endpoint (of --engine)"),
+    ):
+        act = actions.add_parser(action, help=f"{what} embedded servers")
+        endpoint_opts(act)
+        act.add_argument("names", nargs="*", help=f"endpoint names (default: {default})")
+        act.add_argument("--engine", choices=["llama.cpp", "vllm"],
+                         help="only endpoints with `local: {engine: ...}` (vllm needs scripts/setup-vllm.sh)")
+        act.set_defaults(func=cmd_local)
+
+    from conformance import toolparse_cli
+
+    toolparse_cli.add_parser(sub)
     return p
 
 

@@ -89,7 +89,8 @@ class ReferenceTrace:
                                                                 "function": {"name": "", "arguments": ""}})
                         slot["id"] = tc.get("id") or slot["id"]
                         fn = tc.get("function") or {}
-                        slot["function"]["name"] += fn.get("name") or ""
+                        # the name is set once (conformance.stream: servers may repeat it in every delta)
+                        slot["function"]["name"] = slot["function"]["name"] or fn.get("name") or ""
                         slot["function"]["arguments"] += fn.get("arguments") or ""
                         token = True
             if choice.get("finish_reason"):
